@@ -1,0 +1,37 @@
+"""Test setup: offline vocabulary caches for tiktoken and openai-harmony, shared fixtures."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_VOCAB = ROOT.parent / "shared" / "vocab"
+
+
+def _seed_offline_vocab() -> None:
+    """Point tiktoken and openai-harmony at ../shared/vocab when it exists (no network here)."""
+    if not (SHARED_VOCAB / "o200k_base.tiktoken").is_file():
+        return
+    os.environ.setdefault("TIKTOKEN_ENCODINGS_BASE", str(SHARED_VOCAB))
+    from gptoss_edu.vocab import tiktoken_cache_path
+
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(ROOT / ".cache" / "tiktoken")
+    cached = tiktoken_cache_path()
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SHARED_VOCAB / "o200k_base.tiktoken", cached)
+
+
+_seed_offline_vocab()
+
+
+@pytest.fixture(scope="session")
+def reference_model():
+    """OpenAI's ``gpt_oss.torch.model`` module, from the gpt-oss==0.0.9 wheel."""
+    from gptoss_edu.reference import reference_model_module
+
+    return reference_model_module()

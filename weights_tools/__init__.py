@@ -1,0 +1,1 @@
+"""The checkpoint toolbox: ``python -m weights_tools <command> --help``."""
