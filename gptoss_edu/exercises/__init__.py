@@ -57,7 +57,10 @@ def describe_difference(expected: Any, got: Any, atol: float = 1e-6, rtol: float
         if math.isclose(expected, got, rel_tol=rtol, abs_tol=atol) or (math.isnan(expected) and math.isnan(got)):
             return None
         return f"value{where}: expected {expected!r}, got {got!r}"
-    if type(expected) is not type(got) and not (isinstance(expected, Sequence) and isinstance(got, Sequence)):
+    both_sequences = isinstance(expected, Sequence) and isinstance(got, Sequence)
+    if isinstance(expected, str) or isinstance(got, str):  # a string is not a list of its characters
+        both_sequences = False
+    if type(expected) is not type(got) and not both_sequences and not (isinstance(expected, dict) and isinstance(got, dict)):
         return f"type{where}: expected {type(expected).__name__}, got {type(got).__name__} ({_short(got)})"
     if isinstance(expected, dict):
         if set(expected) != set(got):
@@ -100,8 +103,10 @@ def _tensor_difference(expected, got, atol: float, rtol: float, where: str) -> s
         return f"value{where}: {len(wrong)} elements differ; first at index {index}: expected {expected[index].item()}, got {got[index].item()}"
     e, g = expected.double(), got.double()
     error = (e - g).abs() - (atol + rtol * e.abs())
-    nan_mismatch = e.isnan() != g.isnan()
-    error = torch.where(nan_mismatch, torch.full_like(error, math.inf), error.nan_to_num(nan=-math.inf))
+    # NaN must meet NaN and an infinity the same infinity; both would otherwise slip through the tolerance.
+    special = e.isnan() | g.isnan() | e.isinf() | g.isinf()
+    special_ok = (e.isnan() & g.isnan()) | (e == g)
+    error = torch.where(special, torch.where(special_ok, -math.inf, math.inf), error)
     worst = int(error.argmax())
     if error.flatten()[worst] <= 0:
         return None

@@ -1,0 +1,53 @@
+"""Notebook 00's pictures and tables: every number drawn is the config's."""
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+
+from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY, checkpoint_bytes, parameter_count
+from gptoss_edu.overview import (
+    COMMON_GPUS,
+    GIB,
+    architecture_figure,
+    markdown_table,
+    memory_figure,
+    size_breakdown_figure,
+)
+
+
+def texts(fig: Figure) -> str:
+    return "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_architecture_figure_writes_in_the_configs_sizes():
+    fig = architecture_figure(TINY)
+    drawn = texts(fig)
+    assert "4 query heads share 2 KV heads" in drawn
+    assert "top-4 of 8 expert logits" in drawn
+    assert "sliding window 8 on even layers" in drawn
+    assert "× 2 blocks" in drawn
+    assert "embedding  201,088 × 64" in drawn
+    assert fig.axes[0].get_title() == "tiny: one forward pass"
+
+
+def test_size_breakdown_labels_each_bar_with_the_total():
+    fig = size_breakdown_figure([GPT_OSS_20B, GPT_OSS_120B])
+    params, per_token = fig.axes
+    totals = [float(t.get_text()) for t in params.texts]
+    assert totals == [round(parameter_count(c)["total"] / 1e9, 2) for c in (GPT_OSS_20B, GPT_OSS_120B)]
+    assert [round(float(t.get_text()), 1) for t in per_token.texts] == [3.7, 5.0]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["embedding", "attention", "router and norms", "experts", "unembedding"]
+
+
+def test_memory_figure_draws_each_model_and_gpu():
+    fig = memory_figure([GPT_OSS_20B], contexts=(1024,), gpus={"card": 20})
+    ax = fig.axes[0]
+    weights = [bar.get_height() for bar in ax.patches][::2]  # weights, then the KV cache segment, per bar
+    assert weights == [checkpoint_bytes(GPT_OSS_20B) / GIB, parameter_count(GPT_OSS_20B)["total"] * 2 / GIB]
+    assert [line.get_ydata()[0] for line in ax.lines] == [20]
+    assert "card" in texts(fig)
+    assert COMMON_GPUS["H200 (141 GB)"] == 141
+
+
+def test_markdown_table():
+    assert markdown_table(["a", "b"], [[1, 2], ["x", None]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n| x | None |"
