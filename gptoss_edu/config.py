@@ -199,8 +199,7 @@ GPT_OSS_20B = ModelConfig(num_hidden_layers=24, num_experts=32, name="gpt-oss-20
 # Teaching configs: the same architecture, small enough for a laptop CPU.
 TINY = ModelConfig(
     num_hidden_layers=2, num_experts=8, vocab_size=201088, hidden_size=64, intermediate_size=64,
-    head_dim=16, num_attention_heads=4, num_key_value_heads=2, sliding_window=8,
-    initial_context_length=64, name="tiny",
+    head_dim=16, num_attention_heads=4, num_key_value_heads=2, sliding_window=8, name="tiny",
 )
 SMALL = ModelConfig(
     num_hidden_layers=4, num_experts=16, vocab_size=201088, hidden_size=256, intermediate_size=256,
