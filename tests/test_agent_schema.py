@@ -185,8 +185,6 @@ def test_optional_lists_and_objects_render_with_null_in_openai_harmony():
     assert "hours?: number[] | null, // default: null" in text and "} | null, // default: null" in text
 
 
-@pytest.mark.xfail(strict=False, reason="gptoss_edu.harmony.typescript.type_expression ignores `nullable` on "
-                                        "object and array schemas (openai-harmony appends ` | null`)")
 def test_optional_lists_and_objects_render_the_same_in_both_libraries():
     import openai_harmony
 

@@ -1,0 +1,231 @@
+"""Harmony rendering on the from-scratch tokenizer: messages and conversations to token ids.
+
+One message is::
+
+    <|start|>{author}[ to={recipient}][<|channel|>{channel}][ {content type}]<|message|>{content}{end}
+
+where ``{author}`` is the role (``user``), ``role:name`` for a named author, or the tool's name
+for a tool result (``functions.get_weather``); ``{end}`` is ``<|call|>`` for an assistant message
+with a recipient (a tool call), else ``<|end|>``, and ``<|return|>`` for the final answer that
+closes a training example. Every text piece is encoded as ordinary text (a ``<|end|>`` typed by
+a user stays seven characters), except ``<|constrain|>`` at the start of a content type.
+
+Conversations add one rule: once the last assistant message is a final answer, analysis
+messages before the first final answer are dropped (chain of thought is not kept in history).
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
+
+from .header import CONSTRAIN_MARKER
+from .parser import StreamableParser
+from .sections import developer_text, has_function_tools, system_text
+from .types import (
+    Content,
+    Conversation,
+    DeveloperContent,
+    HarmonyError,
+    Message,
+    RenderConversationConfig,
+    RenderOptions,
+    Role,
+    SystemContent,
+    TextContent,
+)
+
+if TYPE_CHECKING:
+    from gptoss_edu.tokenizer import Tokenizer
+
+
+class HarmonyEncodingName(Enum):
+    HARMONY_GPT_OSS = "HarmonyGptOss"
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """The ids of the harmony control tokens in a tokenizer."""
+
+    start: int
+    end: int
+    message: int
+    channel: int
+    constrain: int
+    call: int
+    return_: int
+
+    @property
+    def message_ends(self) -> frozenset[int]:
+        return frozenset((self.end, self.return_, self.call))
+
+
+class HarmonyEncoding:
+    """Renders and parses harmony on a tiktoken-compatible tokenizer (ours by default)."""
+
+    def __init__(self, tokenizer: Tokenizer, name: str = HarmonyEncodingName.HARMONY_GPT_OSS.value) -> None:
+        self.tokenizer = tokenizer
+        self.name = name
+
+    @cached_property
+    def special(self) -> SpecialIds:
+        ids = {name: self.tokenizer.encode_single_token(f"<|{name}|>")
+               for name in ("start", "end", "message", "channel", "constrain", "call", "return")}
+        return SpecialIds(return_=ids.pop("return"), **ids)
+
+    # -- tokenizer pass-through -------------------------------------------------------------
+
+    def encode(self, text: str, *, allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+               disallowed_special: Literal["all"] | Collection[str] = "all") -> list[int]:
+        """The tokenizer's ``encode``, with tiktoken's rules for special tokens in ``text``."""
+        return self.tokenizer.encode(text, allowed_special=allowed_special, disallowed_special=disallowed_special)
+
+    def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
+        return self.tokenizer.decode(tokens, errors=errors)
+
+    def decode_utf8(self, tokens: Sequence[int]) -> str:
+        """Decode, raising ``HarmonyError`` where the bytes are not valid UTF-8 (``decode`` replaces them)."""
+        raw = self.tokenizer.decode_bytes(tokens)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise HarmonyError(f"tokens decode to invalid UTF-8 at byte {e.start}: {raw[e.start:e.end]!r}") from None
+
+    def is_special_token(self, token: int) -> bool:
+        return self.tokenizer.is_special_token(token)
+
+    def stop_tokens(self) -> list[int]:
+        """Tokens that end generation (sorted): a finished answer, a finished message, a tool call."""
+        return sorted([self.special.call, self.special.end, self.special.return_])
+
+    def stop_tokens_for_assistant_actions(self) -> list[int]:
+        """Tokens after which the assistant hands over (sorted): the final answer or a tool call."""
+        return sorted([self.special.return_, self.special.call])
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def render(self, message: Message, render_options: RenderOptions | None = None) -> list[int]:
+        """One message, closed with ``<|call|>`` for an assistant tool call and ``<|end|>`` otherwise."""
+        options = render_options or RenderOptions()
+        return self._render_message(message, options.conversation_has_function_tools, final_return=False)
+
+    def render_conversation(self, conversation: Conversation, config: RenderConversationConfig | None = None) -> list[int]:
+        """All messages, as they go into the model's context (earlier analysis dropped, see module doc)."""
+        return self._render_messages(conversation, config, final_return=False)
+
+    def render_conversation_for_completion(self, conversation: Conversation, next_turn_role: Role,
+                                           config: RenderConversationConfig | None = None) -> list[int]:
+        """The prompt for the next turn: the conversation, then ``<|start|>`` and the next role."""
+        prompt = self.render_conversation(conversation, config)
+        return prompt + [self.special.start] + self.tokenizer.encode_ordinary(Role(next_turn_role).value)
+
+    def render_conversation_for_training(self, conversation: Conversation,
+                                         config: RenderConversationConfig | None = None) -> list[int]:
+        """Like ``render_conversation``, but a closing final answer ends with ``<|return|>``."""
+        return self._render_messages(conversation, config, final_return=True)
+
+    def _render_messages(self, conversation: Conversation, config: RenderConversationConfig | None,
+                         final_return: bool) -> list[int]:
+        config = config or RenderConversationConfig()
+        messages = conversation.messages
+        with_functions = any(
+            isinstance(c, DeveloperContent) and has_function_tools(c) for m in messages for c in m.content
+        )
+        kept = [m for i, m in enumerate(messages) if not (config.auto_drop_analysis and _is_dropped(messages, i))]
+        tokens: list[int] = []
+        for i, message in enumerate(kept):
+            tokens += self._render_message(message, with_functions, final_return and i == len(kept) - 1)
+        return tokens
+
+    def _render_message(self, message: Message, has_functions: bool, final_return: bool) -> list[int]:
+        return self._header_tokens(message) + self._content_tokens(message, has_functions) + [self._end_token(message, final_return)]
+
+    def _header_tokens(self, message: Message) -> list[int]:
+        encode, special = self.tokenizer.encode_ordinary, self.special
+        tokens = [special.start] + encode(author_text(message))
+        if message.recipient is not None:
+            tokens += encode(f" to={message.recipient}")
+        if message.channel is not None:
+            tokens += [special.channel] + encode(message.channel)
+        if message.content_type is not None:
+            tokens += self._content_type_tokens(message.content_type)
+        return tokens + [special.message]
+
+    def _content_type_tokens(self, content_type: str) -> list[int]:
+        """A space and the content type, as text, except a leading ``<|constrain|>`` (the control token)."""
+        encode = self.tokenizer.encode_ordinary
+        if content_type.startswith(CONSTRAIN_MARKER):
+            return encode(" ") + [self.special.constrain] + encode(content_type.removeprefix(CONSTRAIN_MARKER))
+        return encode(" " + content_type)
+
+    def _content_tokens(self, message: Message, has_functions: bool) -> list[int]:
+        tokens: list[int] = []
+        for content in message.content:
+            tokens += self.tokenizer.encode_ordinary(content_text(message, content, has_functions))
+        return tokens
+
+    def _end_token(self, message: Message, final_return: bool) -> int:
+        if message.author.role is Role.ASSISTANT and message.recipient is not None:
+            return self.special.call
+        if final_return and message.author.role is Role.ASSISTANT and message.channel == "final":
+            return self.special.return_
+        return self.special.end
+
+    # -- parsing ------------------------------------------------------------------------------
+
+    def parse_messages_from_completion_tokens(self, tokens: Sequence[int], role: Role | None = None, *,
+                                              strict: bool = True) -> list[Message]:
+        """Messages in a completion; ``role`` is the role of the first one when its ``<|start|>role`` was in the prompt."""
+        parser = StreamableParser(self, role, strict=strict)
+        for token in tokens:
+            parser.process(token)
+        return parser.process_eos().messages
+
+
+def _is_dropped(messages: Sequence[Message], index: int) -> bool:
+    """Analysis before the first final answer goes, once the last assistant message is a final answer."""
+    if messages[index].channel != "analysis":
+        return False
+    last_assistant = next((m for m in reversed(messages) if m.author.role is Role.ASSISTANT), None)
+    if last_assistant is None or last_assistant.channel != "final":
+        return False
+    first_final = next((i for i, m in enumerate(messages) if m.channel == "final"), len(messages))
+    return index < first_final
+
+
+def author_text(message: Message) -> str:
+    """``user``, ``user:name``, or the bare name for a tool (its name says which tool answered)."""
+    author = message.author
+    if author.role is Role.TOOL:
+        if not author.name:
+            raise HarmonyError("a tool message needs an author name (e.g. Author.new(Role.TOOL, 'functions.get_weather'))")
+        return author.name
+    return f"{author.role.value}:{author.name}" if author.name else author.role.value
+
+
+def content_text(message: Message, content: Content, has_functions: bool) -> str:
+    """The text of one content part; system and developer contents only belong in their own messages."""
+    role = message.author.role
+    if isinstance(content, TextContent):
+        return content.text
+    if isinstance(content, SystemContent):
+        if role is not Role.SYSTEM:
+            raise HarmonyError(f"SystemContent may only appear in a system message, found in a {role.value} message")
+        return system_text(content, has_functions)
+    if isinstance(content, DeveloperContent):
+        if role is not Role.DEVELOPER:
+            raise HarmonyError(f"DeveloperContent may only appear in a developer message, found in a {role.value} message")
+        return developer_text(content)
+    raise HarmonyError(f"unknown content type {type(content).__name__} in a {role.value} message")
+
+
+def load_harmony_encoding(name: HarmonyEncodingName | str = HarmonyEncodingName.HARMONY_GPT_OSS) -> HarmonyEncoding:
+    """The gpt-oss harmony encoding on our from-scratch o200k_harmony tokenizer."""
+    if name not in (HarmonyEncodingName.HARMONY_GPT_OSS, HarmonyEncodingName.HARMONY_GPT_OSS.value):
+        raise HarmonyError(f"unknown harmony encoding {name!r}; expected HarmonyEncodingName.HARMONY_GPT_OSS")
+    from gptoss_edu.tokenizer import o200k_harmony
+
+    return HarmonyEncoding(o200k_harmony())
