@@ -1,0 +1,124 @@
+"""The whole gpt-oss model: embedding, pre-norm residual blocks, final norm, unembedding.
+
+    x = embedding[ids]
+    for each layer:  x = x + attn(rmsnorm(x));  x = x + moe(rmsnorm(x))
+    logits = unembedding(rmsnorm(x))          (untied, no bias)
+
+Parameter names and shapes are exactly those of OpenAI's ``original/`` checkpoint, so
+``model.load_state_dict(checkpoint_tensors)`` needs no renaming. ``experts="packed"`` keeps
+the expert weights as MXFP4 ``blocks``/``scales`` uint8 buffers (gpt-oss-20b fits in about
+13 GB) and decodes only the chosen experts at compute time; ``experts="dequantized"`` holds
+them as dense ``(E, 2I, H)`` / ``(E, H, I)`` tensors (simpler, about 3x the memory).
+
+The model is built uninitialised (also on ``device="meta"``: then ``to_empty`` and fill every
+tensor, which is what ``gptoss_edu.checkpoint.load_model`` does). RoPE tables are computed
+lazily and are not in the state dict. Norm scales stay float32; every other floating
+tensor has ``dtype``.
+
+Swappable cores. The two hot spots are plain functions of tensors, called through an
+attribute of each layer so that faster versions (e.g. Triton kernels on CUDA) can be
+dropped in without editing this code:
+
+- ``block[i].attn.attention_core(q, k, v, sinks, sm_scale, q_positions, k_positions, sliding_window)``,
+  default ``gptoss_edu.attention.attention_with_sinks``;
+- ``block[i].mlp.experts_core(x, expert_indices, expert_weights, mlp1, mlp1_bias, mlp2, mlp2_bias, alpha, limit)``,
+  default ``gptoss_edu.moe.grouped_experts``, where ``mlp1``/``mlp2`` are dense tensors
+  or ``(blocks, scales)`` pairs.
+
+``set_attention_core`` and ``set_experts_core`` set them on every layer.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from gptoss_edu.attention import AttentionBlock
+from gptoss_edu.config import ModelConfig
+from gptoss_edu.empty import empty_module
+from gptoss_edu.kvcache import KVCache, LayerCache
+from gptoss_edu.moe import ExpertsMode, MLPBlock
+from gptoss_edu.norm import RMSNorm
+from gptoss_edu.rope import RotaryEmbedding
+
+
+class TransformerBlock(torch.nn.Module):
+    """One layer: attention then mixture-of-experts, each with its own pre-norm and residual."""
+
+    def __init__(self, config: ModelConfig, layer_idx: int, device=None, dtype: torch.dtype = torch.float32,
+                 experts: ExpertsMode = "packed", rope: RotaryEmbedding | None = None):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.attn = AttentionBlock(config, layer_idx, device=device, dtype=dtype, rope=rope)
+        self.mlp = MLPBlock(config, layer_idx, device=device, dtype=dtype, experts=experts)
+
+    def forward(self, x: torch.Tensor, start: int = 0, cache: LayerCache | None = None) -> torch.Tensor:
+        """``x (B, T, H)`` at positions ``start ..``; ``cache`` is this layer's slot of a ``KVCache``."""
+        return self.mlp(self.attn(x, start, cache))
+
+
+class Transformer(torch.nn.Module):
+    """gpt-oss. ``model(ids)``: ids ``(T,)`` -> logits ``(T, vocab)``; ``(B, T)`` -> ``(B, T, vocab)``.
+
+    ``model(ids, cache=cache)`` continues a sequence held in a ``KVCache`` (see
+    ``new_cache``): the new tokens take positions ``len(cache) ..``.
+    """
+
+    def __init__(self, config: ModelConfig, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32, experts: ExpertsMode = "packed"):
+        super().__init__()
+        self.config = config
+        self.experts = experts
+        rope = RotaryEmbedding(config)  # one set of cos/sin tables shared by every layer
+        self.embedding = empty_module(
+            torch.nn.Embedding, config.vocab_size, config.hidden_size, device=device, dtype=dtype
+        )
+        self.block = torch.nn.ModuleList(
+            TransformerBlock(config, i, device=device, dtype=dtype, experts=experts, rope=rope)
+            for i in range(config.num_hidden_layers)
+        )
+        self.norm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps, device=device)
+        self.unembedding = empty_module(
+            torch.nn.Linear, config.hidden_size, config.vocab_size, bias=False, device=device, dtype=dtype
+        )
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The activation dtype (that of the embedding table)."""
+        return self.embedding.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    def new_cache(self, batch_size: int = 1, capacity: int | None = None) -> KVCache:
+        """An empty ``KVCache`` on the model's device and dtype."""
+        return KVCache(self.config, batch_size=batch_size, capacity=capacity, device=self.device, dtype=self.dtype)
+
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        if ids.dim() not in (1, 2):
+            raise ValueError(f"token ids must be (T,) or (B, T), got shape {tuple(ids.shape)}")
+        batched = ids.dim() == 2
+        ids = ids if batched else ids[None]  # (B, T)
+        start = len(cache) if cache is not None else 0
+        end = start + ids.shape[1]
+        if end > self.config.max_context_length:
+            raise ValueError(
+                f"sequence of {end} tokens ({start} cached + {ids.shape[1]} new) exceeds "
+                f"max_context_length={self.config.max_context_length} of {self.config.name}"
+            )
+        x = self.embedding(ids)  # (B, T, H)
+        for i, block in enumerate(self.block):
+            x = block(x, start, cache[i] if cache is not None else None)
+        logits = self.unembedding(self.norm(x))  # (B, T, vocab)
+        return logits if batched else logits[0]
+
+    def set_attention_core(self, core: Callable[..., torch.Tensor]) -> None:
+        """Use ``core`` (same signature as ``attention_with_sinks``) in every layer."""
+        for block in self.block:
+            block.attn.attention_core = core
+
+    def set_experts_core(self, core: Callable[..., torch.Tensor]) -> None:
+        """Use ``core`` (same signature as ``grouped_experts``) in every layer."""
+        for block in self.block:
+            block.mlp.experts_core = core
