@@ -109,7 +109,10 @@ class ModelConfig:
             "truncate": False,
             "original_max_position_embeddings": self.initial_context_length,
         }
+        # transformers rejects special-token ids outside a small (teaching) vocabulary
+        special_ids = {"pad_token_id": 199999, "eos_token_id": 200002}
         return {
+            **{key: i for key, i in special_ids.items() if i < self.vocab_size},
             "architectures": ["GptOssForCausalLM"],
             "model_type": "gpt_oss",
             "num_hidden_layers": self.num_hidden_layers,
@@ -140,8 +143,6 @@ class ModelConfig:
             "router_aux_loss_coef": 0.9,
             "output_router_logits": False,
             "use_cache": True,
-            "pad_token_id": 199999,
-            "eos_token_id": 200002,
             "torch_dtype": "bfloat16",
             "quantization_config": {
                 "quant_method": "mxfp4",
