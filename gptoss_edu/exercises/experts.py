@@ -1,0 +1,45 @@
+"""Checkers for notebook 05 (experts and MXFP4): the clamped SwiGLU and decoding one MXFP4 block."""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import torch
+
+from gptoss_edu.exercises import check_function
+from gptoss_edu.moe import swiglu
+from gptoss_edu.mxfp4 import BYTES_PER_BLOCK, dequantize
+
+
+def _generator(rng: random.Random) -> torch.Generator:
+    return torch.Generator().manual_seed(rng.randrange(2**31))
+
+
+def random_swiglu_inputs(rng: random.Random) -> tuple[torch.Tensor, float, float]:
+    """``(x (..., 2I), alpha, limit)`` with values well past the clamps on both sides."""
+    g = _generator(rng)
+    shape = rng.choice([(2,), (5, 8), (3, 4, 64)])
+    x = torch.randn(shape, generator=g) * rng.choice([1.0, 6.0, 12.0])
+    return x, rng.choice([1.702, 1.0]), rng.choice([7.0, 3.0])
+
+
+def check_swiglu(fn: Callable[[torch.Tensor, float, float], torch.Tensor]) -> None:
+    """``fn(x, alpha, limit)``: interleaved rows (even = gate, odd = linear) -> clamped SwiGLU of half the width."""
+    check_function(fn, swiglu, random_swiglu_inputs)
+
+
+def library_decode_block(block: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The library's decode of one block: ``(16,)`` code bytes and a 0-d scale byte -> ``(32,)`` float32."""
+    return dequantize(block[None], scale.reshape(1), dtype=torch.float32)  # one group of 32 values
+
+
+def random_block(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(block (16,) uint8, scale () uint8)``: any code bytes, scale bytes around 127 (factors 2^-20 .. 2^10)."""
+    g = _generator(rng)
+    block = torch.randint(0, 256, (BYTES_PER_BLOCK,), generator=g, dtype=torch.uint8)
+    return block, torch.tensor(rng.randint(107, 137), dtype=torch.uint8)
+
+
+def check_decode_block(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """``fn(block, scale)`` -> the 32 float32 values of one MXFP4 block (low nibble = even element)."""
+    check_function(fn, library_decode_block, random_block, trials=10, atol=0, rtol=0)
