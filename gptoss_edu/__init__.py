@@ -14,7 +14,7 @@ _LAZY = {
     "PRESETS": "gptoss_edu.config",
     "parameter_count": "gptoss_edu.config",
     "load_model": "gptoss_edu.checkpoint",
-    "generate": "gptoss_edu.generate",
+    "generate": "gptoss_edu.generation",
     "Transformer": "gptoss_edu.model",
 }
 

@@ -297,12 +297,14 @@ def _checkpoint_tensor(ckpt: Checkpoint, name: str, target: torch.Tensor) -> tor
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32, experts: str = "packed", progress: bool = True,
-               layout: str = "auto"):
+               layout: str = "auto", kernels: bool = True):
     """Build a ``Transformer`` from the checkpoint at ``path`` (either layout, or a bundle name).
 
     The model is built on the meta device, materialised empty on ``device``, and filled tensor
     by tensor, so memory peaks at the model plus one checkpoint tensor. ``experts="dequantized"``
-    decodes the MXFP4 experts into dense ``dtype`` tensors while loading.
+    decodes the MXFP4 experts into dense ``dtype`` tensors while loading. On CUDA with packed
+    experts and ``kernels``, the Triton cores are swapped in (``gptoss_edu.gpu.use_kernels``,
+    which falls back to plain torch with a one-line notice where they cannot run).
     """
     from tqdm.auto import tqdm
 
@@ -320,4 +322,9 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
                 raise CheckpointError(f"{ckpt.folder}: tensor {name!r} has shape {list(value.shape)}, "
                                       f"the model expects {list(target.shape)}")
             target.copy_(value.to(target.dtype))
-    return model.eval()
+    model.eval()
+    if kernels and experts == "packed" and torch.device(device).type == "cuda":
+        from gptoss_edu.gpu import use_kernels
+
+        use_kernels(model)
+    return model

@@ -113,10 +113,7 @@ def load_model(path=None, device: str | torch.device = "cuda", dtype: torch.dtyp
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         print("gptoss_edu.gpu: CUDA is not available; loading on the CPU with the plain-torch path")
         device = "cpu"
-    model = load_checkpoint(path, device=device, dtype=dtype, experts="packed", progress=progress)
-    if kernels:
-        use_kernels(model)
-    return model
+    return load_checkpoint(path, device=device, dtype=dtype, experts="packed", progress=progress, kernels=kernels)
 
 
 def random_model(config: ModelConfig, device: str | torch.device, dtype: torch.dtype = torch.bfloat16,

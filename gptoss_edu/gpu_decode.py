@@ -10,7 +10,7 @@ ring slot on sliding-window layers), exactly where ``LayerCache.update`` would p
 the Triton cores in the model, that RoPE-and-store is one fused kernel (``gptoss_edu.kernels.rope``).
 
 ``DecodeGraph`` owns the static input/output buffers and the graph; ``generate`` is
-``gptoss_edu.generate.generate`` with prefill through the model and decode steps through
+``gptoss_edu.generation.generate`` with prefill through the model and decode steps through
 the graph (eager ``decode_step`` where graphs are unavailable: CPU, torch cores, routing capture).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from gptoss_edu.generate import DEFAULT_STOP_TOKENS, _check_arguments, sample_next_token
+from gptoss_edu.generation import DEFAULT_STOP_TOKENS, check_arguments, sample_next_token
 from gptoss_edu.gpu import uses_kernels
 from gptoss_edu.kvcache import KVCache
 from gptoss_edu.rope import apply_rotary
@@ -156,10 +156,10 @@ def generate(
     stop_tokens: Iterable[int] | None = None,
     seed: int | None = None,
 ) -> Iterator[int]:
-    """``gptoss_edu.generate.generate`` with graph-replayed decode steps (same arguments, same tokens)."""
+    """``gptoss_edu.generation.generate`` with graph-replayed decode steps (same arguments, same tokens)."""
     prompt = torch.as_tensor(list(prompt_ids) if not isinstance(prompt_ids, torch.Tensor) else prompt_ids)
     prompt = prompt.reshape(-1).to(device=model.device, dtype=torch.long)
-    _check_arguments(model, prompt.numel(), max_new_tokens, temperature, top_p)
+    check_arguments(model, prompt.numel(), max_new_tokens, temperature, top_p)
     stops = set(DEFAULT_STOP_TOKENS if stop_tokens is None else stop_tokens)
     generator = torch.Generator(device=model.device).manual_seed(seed) if seed is not None else None
     cache = model.new_cache(batch_size=1, capacity=prompt.numel() + max_new_tokens)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY, bytes_per_decoded_token
-from gptoss_edu.generate import generate
+from gptoss_edu.generation import generate
 from gptoss_edu.gpu import memory_budget, random_model, use_kernels, use_torch, uses_kernels
 from gptoss_edu.gpu_decode import DecodeGraph, advance, decode_step
 from gptoss_edu.gpu_decode import generate as graph_generate

@@ -27,7 +27,7 @@ def test_logits_match_transformers_beyond_the_sliding_window(models):
 
 
 def test_greedy_generation_matches_transformers_generate(models):
-    from gptoss_edu.generate import generate
+    from gptoss_edu.generation import generate
 
     ours, hf = models
     prompt = torch.randint(0, TEST_CONFIG.vocab_size, (140,), generator=torch.Generator().manual_seed(4))

@@ -9,7 +9,7 @@ import torch
 
 from gptoss_edu.config import TINY
 from gptoss_edu.exercises import check_function
-from gptoss_edu.generate import generate
+from gptoss_edu.generation import generate
 from gptoss_edu.model import Transformer
 from gptoss_edu.random_weights import random_state_dict
 

@@ -161,7 +161,7 @@ def generate_with_routing(model, tokenizer, prompt: str, max_new_tokens: int, st
     ``on_token(routed_so_far)`` is called after each new token. The routing covers every token
     the model has read: the prompt and all generated tokens but the last (not fed back yet).
     """
-    from gptoss_edu.generate import generate
+    from gptoss_edu.generation import generate
     from gptoss_edu.routing import capture_routing
 
     prompt_ids = tokenizer.encode(prompt, disallowed_special=())

@@ -8,8 +8,6 @@ sampling), drawn with a ``torch.Generator`` seeded by ``seed`` for reproducibili
 """
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -38,7 +36,7 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 0.0, top_p: flo
     return int(torch.multinomial(probs, num_samples=1, generator=generator))
 
 
-def _check_arguments(model, prompt_length: int, max_new_tokens: int, temperature: float, top_p: float) -> None:
+def check_arguments(model, prompt_length: int, max_new_tokens: int, temperature: float, top_p: float) -> None:
     if prompt_length == 0:
         raise ValueError("prompt_ids is empty: generation needs at least one prompt token")
     if temperature < 0:
@@ -71,7 +69,7 @@ def generate(
     """
     prompt = torch.as_tensor(list(prompt_ids) if not isinstance(prompt_ids, torch.Tensor) else prompt_ids)
     prompt = prompt.reshape(-1).to(device=model.device, dtype=torch.long)
-    _check_arguments(model, prompt.numel(), max_new_tokens, temperature, top_p)
+    check_arguments(model, prompt.numel(), max_new_tokens, temperature, top_p)
     stops = set(DEFAULT_STOP_TOKENS if stop_tokens is None else stop_tokens)
     generator = None
     if seed is not None:
@@ -85,18 +83,3 @@ def generate(
         if token in stops:
             return
         next_input = torch.tensor([token], device=model.device)
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``gptoss_edu.generate(...)`` work even after this submodule is imported.
-
-    Importing ``gptoss_edu.generate`` binds the *module* to the package attribute
-    ``generate``, hiding the package's lazy export of the *function* of the same name;
-    calling the module forwards to the function, so both spellings work.
-    """
-
-    def __call__(self, *args, **kwargs) -> Iterator[int]:
-        return generate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
