@@ -305,6 +305,9 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     decodes the MXFP4 experts into dense ``dtype`` tensors while loading. On CUDA with packed
     experts and ``kernels``, the Triton cores are swapped in (``gptoss_edu.gpu.use_kernels``,
     which falls back to plain torch with a one-line notice where they cannot run).
+    The loaded model is for inference: its parameters do not require gradients (otherwise a
+    forward pass would keep every decoded expert alive for a backward pass that never comes);
+    call ``model.requires_grad_(True)`` to fine-tune it.
     """
     from tqdm.auto import tqdm
 
@@ -322,7 +325,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
                 raise CheckpointError(f"{ckpt.folder}: tensor {name!r} has shape {list(value.shape)}, "
                                       f"the model expects {list(target.shape)}")
             target.copy_(value.to(target.dtype))
-    model.eval()
+    model.eval().requires_grad_(False)
     if kernels and experts == "packed" and torch.device(device).type == "cuda":
         from gptoss_edu.gpu import use_kernels
 

@@ -269,3 +269,10 @@ def test_load_model_from_bundle(folders, tmp_path, monkeypatch, ids):
 
     with torch.no_grad():
         assert torch.equal(gptoss_edu.load_model(progress=False)(ids), load_model(folders["original"], progress=False)(ids))
+
+
+def test_loaded_model_is_for_inference(folders, ids):
+    model = load_model(folders["original"], progress=False)
+    assert not model.training
+    assert not any(p.requires_grad for p in model.parameters())
+    assert not model(ids[:8]).requires_grad  # no autograd graph holding decoded experts
