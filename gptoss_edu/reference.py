@@ -6,6 +6,7 @@ and import from there. Nothing of it is committed to this project.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -43,10 +44,8 @@ def fetch_reference(version: str = REFERENCE_VERSION) -> Path:
     partial = target.with_name(target.name + f".{os.getpid()}.partial")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(partial)
-    try:
+    with contextlib.suppress(OSError):  # another process may have unpacked it first
         partial.rename(target)
-    except OSError:  # another process unpacked it first
-        pass
     return target
 
 

@@ -24,6 +24,7 @@ reported, like a notebook cell's ``Out``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import ctypes
 import json
 import linecache
@@ -112,10 +113,8 @@ def main() -> None:
     sys.addaudithook(_audit)
     refused = limit_resources(memory_bytes, cpu_seconds, file_bytes)
     value, error = run_code(code)
-    try:
+    with contextlib.suppress(OSError, ValueError):  # the code may have closed or overfilled stdout
         sys.stdout.flush()
-    except (OSError, ValueError):  # the code may have closed or overfilled stdout
-        pass
     with open(result_file, "w", encoding="utf-8") as handle:
         json.dump({"value": value, "error": error, "network": network, "refused_limits": refused}, handle)
 
