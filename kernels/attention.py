@@ -46,6 +46,28 @@ def _visible(q_pos, k_pos, sliding_window):
 
 
 @triton.jit
+def _attend_key_block(
+    q, k_base, v_base, cols, col_ok, dims, dim_ok, stride_ks, stride_vs, visible, scale_log2,
+    running_max, running_sum, acc, DOT_DTYPE: tl.constexpr,
+):
+    """One block of keys in the online softmax (base 2): rescale what came before, add this block.
+
+    Returns the updated ``(running_max, running_sum, acc)``; masked-out scores are ``-inf``.
+    """
+    kv_mask = col_ok[:, None] & dim_ok[None, :]
+    k = tl.load(k_base + cols[:, None] * stride_ks + dims[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
+    v = tl.load(v_base + cols[:, None] * stride_vs + dims[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
+    scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale_log2
+    scores = tl.where(visible, scores, float("-inf"))
+    new_max = tl.maximum(running_max, tl.max(scores, 1))
+    rescale = tl.exp2(running_max - new_max)
+    p = tl.exp2(scores - new_max[:, None])
+    running_sum = running_sum * rescale + tl.sum(p, 1)
+    acc = acc * rescale[:, None] + tl.dot(p.to(DOT_DTYPE), v, input_precision="ieee")
+    return new_max, running_sum, acc
+
+
+@triton.jit
 def _prefill_kernel(
     q_ptr, k_ptr, v_ptr, sinks_ptr, q_pos_ptr, k_pos_ptr, out_ptr,
     num_queries, num_keys, num_heads, group, head_dim, sliding_window, scale_log2,
@@ -75,17 +97,10 @@ def _prefill_kernel(
         k_pos = tl.load(k_pos_ptr + cols, mask=col_ok, other=-1)
         visible = _visible(q_pos, k_pos, sliding_window)
         if tl.max(visible.to(tl.int32)) > 0:  # skip key blocks that no query of this tile may see
-            kv_mask = col_ok[:, None] & dim_ok[None, :]
-            k = tl.load(k_base + cols[:, None] * stride_ks + dims[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
-            v = tl.load(v_base + cols[:, None] * stride_vs + dims[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
-            scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale_log2
-            scores = tl.where(visible, scores, float("-inf"))
-            new_max = tl.maximum(running_max, tl.max(scores, 1))
-            rescale = tl.exp2(running_max - new_max)
-            p = tl.exp2(scores - new_max[:, None])
-            running_sum = running_sum * rescale + tl.sum(p, 1)
-            acc = acc * rescale[:, None] + tl.dot(p.to(DOT_DTYPE), v, input_precision="ieee")
-            running_max = new_max
+            running_max, running_sum, acc = _attend_key_block(
+                q, k_base, v_base, cols, col_ok, dims, dim_ok, stride_ks, stride_vs, visible, scale_log2,
+                running_max, running_sum, acc, DOT_DTYPE,
+            )
     out = acc / running_sum[:, None]
     out_ptrs = out_ptr + (batch * num_queries + rows[:, None]) * (num_heads * head_dim) + head * head_dim + dims[None, :]
     tl.store(out_ptrs, out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & dim_ok[None, :])
@@ -121,17 +136,10 @@ def _decode_split_kernel(
         k_pos = tl.load(k_pos_ptr + cols, mask=col_ok, other=-1)
         visible = _visible(q_pos, k_pos, sliding_window)
         if tl.max(visible.to(tl.int32)) > 0:  # empty slots and keys outside the window cost one load
-            kv_mask = col_ok[:, None] & dim_ok[None, :]
-            k = tl.load(k_base + cols[:, None] * stride_ks + dims[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
-            v = tl.load(v_base + cols[:, None] * stride_vs + dims[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
-            scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale_log2
-            scores = tl.where(visible, scores, float("-inf"))
-            new_max = tl.maximum(running_max, tl.max(scores, 1))
-            rescale = tl.exp2(running_max - new_max)
-            p = tl.exp2(scores - new_max[:, None])
-            running_sum = running_sum * rescale + tl.sum(p, 1)
-            acc = acc * rescale[:, None] + tl.dot(p.to(DOT_DTYPE), v, input_precision="ieee")
-            running_max = new_max
+            running_max, running_sum, acc = _attend_key_block(
+                q, k_base, v_base, cols, col_ok, dims, dim_ok, stride_ks, stride_vs, visible, scale_log2,
+                running_max, running_sum, acc, DOT_DTYPE,
+            )
     part = (batch * num_kv_heads * group + heads) * num_splits + split  # index into (B, heads, splits)
     tl.store(part_max_ptr + part, running_max, mask=g_ok)
     tl.store(part_sum_ptr + part, running_sum, mask=g_ok)
