@@ -27,7 +27,7 @@ test: install
 	$(PY) -m pytest
 
 student-edition: install
-	$(PY) -m gptoss_edu.student_edition notebooks/ student-edition/
+	$(PY) -m gptoss_edu.exercises.student_edition notebooks/ student-edition/
 
 clean:
 	rm -rf .cache test-artifacts student-edition .pytest_cache

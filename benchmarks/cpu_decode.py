@@ -27,11 +27,11 @@ import time
 import torch
 
 from gptoss_edu.config import GPT_OSS_20B, ModelConfig, bytes_per_decoded_token, parameter_count
-from gptoss_edu.generation import generate
-from gptoss_edu.model import Transformer
-from gptoss_edu.mxfp4 import dequantize_state_dict
-from gptoss_edu.random_weights import random_state_dict
-from gptoss_edu.transformers_compat import transformers_model
+from gptoss_edu.conformance.transformers_compat import transformers_model
+from gptoss_edu.model.generation import generate
+from gptoss_edu.model.mxfp4 import dequantize_state_dict
+from gptoss_edu.model.random_weights import random_state_dict
+from gptoss_edu.model.transformer import Transformer
 
 CONFIG = GPT_OSS_20B.replace(num_hidden_layers=2, name="gpt-oss-20b-width-2-layers")
 PROMPT = list(range(1000, 1008))

@@ -125,7 +125,7 @@ def random_ids(vocab: int, *shape: int, device: torch.device) -> torch.Tensor:
 @torch.inference_mode()
 def measure_ours(config: ModelConfig, device: torch.device, s: Settings) -> dict[str, float]:
     """Prefill tokens/s, TTFT (ms), decode tokens/s per batch, peak GB for gptoss-edu."""
-    from gptoss_edu.gpu import random_model, use_kernels
+    from gptoss_edu.fast.gpu import random_model, use_kernels
 
     reset_peak(device)
     model = random_model(config, device=device, dtype=torch.bfloat16)
@@ -147,7 +147,7 @@ def measure_ours(config: ModelConfig, device: torch.device, s: Settings) -> dict
 
 def decode_rate_ours(model, batch: int, device: torch.device, s: Settings) -> float:
     """Tokens/s of CUDA-graph decode steps for ``batch`` sequences after a ``decode_prompt`` prefill."""
-    from gptoss_edu.gpu_decode import DecodeGraph
+    from gptoss_edu.fast.gpu_decode import DecodeGraph
 
     vocab = model.config.vocab_size
     cache = model.new_cache(batch_size=batch, capacity=s.decode_prompt + 2 * s.decode_steps + 2)
@@ -217,8 +217,8 @@ def decode_rate_transformers(model, batch: int, device: torch.device, s: Setting
 @torch.inference_mode()
 def moe_bandwidth(config: ModelConfig, device: torch.device, tokens: int, repeats: int) -> float:
     """Effective bytes/s of one layer's MoE (weights of the experts actually chosen, read once)."""
-    from gptoss_edu.gpu import random_model, triton_experts_core
-    from gptoss_edu.moe import grouped_experts
+    from gptoss_edu.fast.gpu import random_model, triton_experts_core
+    from gptoss_edu.model.moe import grouped_experts
 
     one_layer = config.replace(num_hidden_layers=1, vocab_size=32)
     mlp = random_model(one_layer, device=device, dtype=torch.bfloat16).block[0].mlp

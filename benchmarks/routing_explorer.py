@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu import nano
+from gptoss_edu.training import nano
 from gptoss_edu.viz import RoutingExplorer
 
 PROMPT_TOKENS = 64

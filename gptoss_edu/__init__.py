@@ -13,9 +13,9 @@ _LAZY = {
     "ModelConfig": "gptoss_edu.config",
     "PRESETS": "gptoss_edu.config",
     "parameter_count": "gptoss_edu.config",
-    "load_model": "gptoss_edu.checkpoint",
-    "generate": "gptoss_edu.generation",
-    "Transformer": "gptoss_edu.model",
+    "load_model": "gptoss_edu.io.checkpoint",
+    "generate": "gptoss_edu.model.generation",
+    "Transformer": "gptoss_edu.model.transformer",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -1,6 +1,6 @@
 """Attention with sinks and a sliding window: a flash-attention prefill kernel and a split-key decode kernel.
 
-Both kernels take the library's attention-core signature (``gptoss_edu.attention.attention_with_sinks``):
+Both kernels take the library's attention-core signature (``gptoss_edu.model.attention.attention_with_sinks``):
 ``q (B, T, KV, G, D)``, ``k, v (B, S, KV, D)``, one sink logit per query head, and the absolute
 positions of queries ``(T,)`` and keys ``(S,)`` (``-1`` marks an empty cache slot). The mask
 comes from the positions, so keys may sit in any order, as in the ring buffers of the
@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from gptoss_edu.attention import attention_mask
+from gptoss_edu.model.attention import attention_mask
 
 from ._triton import INTERPRETED, check_device, dot_dtype_for, tl, triton
 
@@ -247,7 +247,7 @@ def attention_decode(q, k, v, sinks, sm_scale, q_positions, k_positions, sliding
 
 
 def attention(q, k, v, sinks, sm_scale, q_positions, k_positions, sliding_window=0) -> torch.Tensor:
-    """Drop-in Triton replacement for ``gptoss_edu.attention.attention_with_sinks``."""
+    """Drop-in Triton replacement for ``gptoss_edu.model.attention.attention_with_sinks``."""
     kernel = attention_decode if q.shape[1] == 1 else attention_prefill
     return kernel(q, k, v, sinks, sm_scale, q_positions, k_positions, sliding_window)
 

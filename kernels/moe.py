@@ -23,8 +23,8 @@ from typing import NamedTuple
 import torch
 
 from gptoss_edu.config import MXFP4_BLOCK
-from gptoss_edu.moe import swiglu
-from gptoss_edu.mxfp4 import dequantize
+from gptoss_edu.model.moe import swiglu
+from gptoss_edu.model.mxfp4 import dequantize
 
 from ._triton import INTERPRETED, check_device, dot_dtype_for, tl, triton
 

@@ -10,14 +10,14 @@ query, or the key and value at cache slot ``position % slots`` (the position its
 full-attention layers, the ring slot on sliding-window ones).
 
 ``rope_and_cache_reference`` is the same function in plain torch: the decode step's own torch
-path (``gptoss_edu.gpu_decode.rope_and_cache``, built on the library's ``apply_rotary``), which
+path (``gptoss_edu.fast.gpu_decode.rope_and_cache``, built on the library's ``apply_rotary``), which
 works without Triton.
 """
 from __future__ import annotations
 
 import torch
 
-from gptoss_edu.gpu_decode import rope_and_cache as rope_and_cache_reference
+from gptoss_edu.fast.gpu_decode import rope_and_cache as rope_and_cache_reference
 
 from ._triton import check_device, tl, triton
 

@@ -1,11 +1,11 @@
-"""Train gpt-oss-nano on the Python standard library and write it where ``gptoss_edu.nano`` finds it.
+"""Train gpt-oss-nano on the Python standard library and write it where ``gptoss_edu.training.nano`` finds it.
 
     python scripts/train_nano.py                       # reproduces the committed checkpoint (seed 0)
     python scripts/train_nano.py --out /tmp/nano --steps 50 --time-budget 60
 
-Steps: collect the corpus (``gptoss_edu.nano.stdlib_corpus``), learn a 2047-merge BPE
+Steps: collect the corpus (``gptoss_edu.training.nano.stdlib_corpus``), learn a 2047-merge BPE
 vocabulary on its first million characters (+ ``<|endoftext|>`` = 2048 ids), tokenize,
-train a ``Transformer(NANO_CONFIG, experts="dequantized")`` with ``gptoss_edu.train``,
+train a ``Transformer(NANO_CONFIG, experts="dequantized")`` with ``gptoss_edu.training.pretrain``,
 quantize the experts to MXFP4 and write ``original/`` (config.json + model.safetensors),
 ``tokenizer.tiktoken`` and ``training.json``. The held-out loss is measured again after
 loading the written checkpoint back, so the number recorded is the shipped model's.
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
-from gptoss_edu import nano
-from gptoss_edu.model import Transformer
+from gptoss_edu.model.transformer import Transformer
 from gptoss_edu.tokenizer import train_bpe
-from gptoss_edu.train import (
+from gptoss_edu.training import nano
+from gptoss_edu.training.pretrain import (
     TrainSettings,
     evaluate,
     init_weights,

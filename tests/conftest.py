@@ -16,7 +16,7 @@ def _seed_offline_vocab() -> None:
     if not (SHARED_VOCAB / "o200k_base.tiktoken").is_file():
         return
     os.environ.setdefault("TIKTOKEN_ENCODINGS_BASE", str(SHARED_VOCAB))
-    from gptoss_edu.vocab import tiktoken_cache_path
+    from gptoss_edu.io.vocab import tiktoken_cache_path
 
     if "TIKTOKEN_CACHE_DIR" not in os.environ:
         os.environ["TIKTOKEN_CACHE_DIR"] = str(ROOT / ".cache" / "tiktoken")
@@ -32,6 +32,6 @@ _seed_offline_vocab()
 @pytest.fixture(scope="session")
 def reference_model():
     """OpenAI's ``gpt_oss.torch.model`` module, from the gpt-oss==0.0.9 wheel."""
-    from gptoss_edu.reference import reference_model_module
+    from gptoss_edu.conformance.reference import reference_model_module
 
     return reference_model_module()

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from gptoss_edu.config import TINY, ModelConfig
-from gptoss_edu.model import Transformer
-from gptoss_edu.mxfp4 import dequantize_state_dict
-from gptoss_edu.random_weights import random_state_dict
+from gptoss_edu.model.mxfp4 import dequantize_state_dict
+from gptoss_edu.model.random_weights import random_state_dict
+from gptoss_edu.model.transformer import Transformer
 
 # Small widths, but the real 128-token window and YaRN (factor 32 over 4096 tokens); a short vocabulary.
 TEST_CONFIG: ModelConfig = TINY.replace(

@@ -259,7 +259,7 @@ def test_transformer_completions_drive_a_random_model_without_crashing():
     torch = pytest.importorskip("torch")
     from gptoss_edu.agent.loop import TransformerCompletions
     from gptoss_edu.config import TINY
-    from gptoss_edu.model import Transformer
+    from gptoss_edu.model.transformer import Transformer
 
     torch.manual_seed(0)
     model = Transformer(dataclasses.replace(TINY, rope_scaling_factor=1.0, initial_context_length=4096))  # plain RoPE: the loop is under test

@@ -174,7 +174,7 @@ def test_explorer_reroutes_a_typed_prompt_in_the_browser(chromium, jupyterlab):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from gptoss_edu import nano
+    from gptoss_edu.training import nano
 
     base, token = jupyterlab
     driver = chromium

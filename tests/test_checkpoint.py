@@ -1,4 +1,4 @@
-"""gptoss_edu.checkpoint: layouts, the safetensors reader, validation, layout detection and load_model."""
+"""gptoss_edu.io.checkpoint: layouts, the safetensors reader, validation, layout detection and load_model."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,11 @@ import pytest
 import safetensors.torch
 import torch
 
-from gptoss_edu.checkpoint import CheckpointError, find_checkpoint, load_model, open_checkpoint, read_rows
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY, parameter_count
-from gptoss_edu.layouts import checkpoint_spec, hf_spec
-from gptoss_edu.model import Transformer
-from gptoss_edu.safetensors_io import SafetensorsFormatError, read_header
+from gptoss_edu.io.checkpoint import CheckpointError, find_checkpoint, load_model, open_checkpoint, read_rows
+from gptoss_edu.io.layouts import checkpoint_spec, hf_spec
+from gptoss_edu.io.safetensors_io import SafetensorsFormatError, read_header
+from gptoss_edu.model.transformer import Transformer
 from weights_tools.synthetic import write_checkpoint
 
 # Small widths, the real 128-token window and YaRN over 4096 tokens, a short vocabulary.

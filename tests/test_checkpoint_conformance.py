@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gptoss_edu.checkpoint import load_model
 from gptoss_edu.config import TINY
+from gptoss_edu.io.checkpoint import load_model
 from weights_tools.synthetic import write_checkpoint
 
 CFG = TINY.replace(vocab_size=1024, sliding_window=128, initial_context_length=4096, rope_scaling_factor=32.0,

@@ -15,9 +15,9 @@ from gptoss_edu.exercises.attention import (
 from gptoss_edu.exercises.experts import check_decode_block, check_swiglu, library_decode_block
 from gptoss_edu.exercises.model import check_greedy_decode, library_greedy_decode
 from gptoss_edu.exercises.router import check_route
-from gptoss_edu.moe import route, swiglu
-from gptoss_edu.mxfp4 import FP4_VALUES
-from gptoss_edu.norm import rms_norm
+from gptoss_edu.model.moe import route, swiglu
+from gptoss_edu.model.mxfp4 import FP4_VALUES
+from gptoss_edu.model.norm import rms_norm
 
 
 def test_library_answers_pass(capsys):

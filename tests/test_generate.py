@@ -5,9 +5,9 @@ import pytest
 import torch
 from model_helpers import TEST_CONFIG, build_model, relative_error, single_thread  # noqa: F401  (autouse fixture)
 
-from gptoss_edu.generation import generate, top_p_filter
-from gptoss_edu.kvcache import KVCache
-from gptoss_edu.model import Transformer
+from gptoss_edu.model.generation import generate, top_p_filter
+from gptoss_edu.model.kvcache import KVCache
+from gptoss_edu.model.transformer import Transformer
 
 WINDOW = TEST_CONFIG.sliding_window
 

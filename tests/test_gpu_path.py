@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY, bytes_per_decoded_token
-from gptoss_edu.generation import generate
-from gptoss_edu.gpu import memory_budget, random_model, use_kernels, use_torch, uses_kernels
-from gptoss_edu.gpu_decode import DecodeGraph, advance, decode_step
-from gptoss_edu.gpu_decode import generate as graph_generate
-from gptoss_edu.model import Transformer
-from gptoss_edu.random_weights import random_state_dict
+from gptoss_edu.fast.gpu import memory_budget, random_model, use_kernels, use_torch, uses_kernels
+from gptoss_edu.fast.gpu_decode import DecodeGraph, advance, decode_step
+from gptoss_edu.fast.gpu_decode import generate as graph_generate
+from gptoss_edu.model.generation import generate
+from gptoss_edu.model.random_weights import random_state_dict
+from gptoss_edu.model.transformer import Transformer
 
 # Two layers (one sliding, one full), a 4-token window so decoding wraps the ring, a short vocabulary.
 CONFIG = TINY.replace(hidden_size=32, intermediate_size=32, num_experts=4, experts_per_token=2, head_dim=16,

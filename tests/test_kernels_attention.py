@@ -16,7 +16,7 @@ from gptoss_edu.kernels.attention import (
     decode_splits,
 )
 
-from gptoss_edu.attention import attention_with_sinks
+from gptoss_edu.model.attention import attention_with_sinks
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

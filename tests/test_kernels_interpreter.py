@@ -9,7 +9,7 @@ import torch
 
 FRESH_PROCESS = """
 import os, sys
-import gptoss_edu, gptoss_edu.kernels, gptoss_edu.gpu, gptoss_edu.gpu_decode
+import gptoss_edu, gptoss_edu.kernels, gptoss_edu.fast.gpu, gptoss_edu.fast.gpu_decode
 assert "triton" not in sys.modules, "importing gptoss_edu.kernels or the GPU path imported Triton"
 if not {cuda}:
     # torch._dynamo imports Triton before our kernels can set TRITON_INTERPRET; they must still run.

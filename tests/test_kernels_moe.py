@@ -9,8 +9,8 @@ import pytest
 import torch
 from gptoss_edu.kernels.moe import group_by_expert, moe_experts, moe_experts_reference, one_tile_per_assignment
 
-from gptoss_edu.moe import grouped_experts
-from gptoss_edu.mxfp4 import dequantize
+from gptoss_edu.model.moe import grouped_experts
+from gptoss_edu.model.mxfp4 import dequantize
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

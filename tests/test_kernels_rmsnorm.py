@@ -5,7 +5,7 @@ import pytest
 import torch
 from gptoss_edu.kernels.rmsnorm import rms_norm, rms_norm_reference
 
-from gptoss_edu.norm import rms_norm as library_rms_norm
+from gptoss_edu.model.norm import rms_norm as library_rms_norm
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -6,8 +6,8 @@ import torch
 from gptoss_edu.kernels.rope import rope_and_cache, rope_and_cache_reference
 
 from gptoss_edu.config import TINY
-from gptoss_edu.kvcache import LayerCache
-from gptoss_edu.rope import RotaryEmbedding
+from gptoss_edu.model.kvcache import LayerCache
+from gptoss_edu.model.rope import RotaryEmbedding
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 CONFIG = TINY

@@ -5,11 +5,11 @@ import pytest
 import torch
 from model_helpers import TEST_CONFIG, build_model, relative_error, single_thread  # noqa: F401  (autouse fixture)
 
-import gptoss_edu.moe as moe
-from gptoss_edu.attention import attention_mask, attention_with_sinks
-from gptoss_edu.mxfp4 import dequantize_state_dict
-from gptoss_edu.norm import RMSNorm
-from gptoss_edu.rope import RotaryEmbedding, yarn_concentration_and_inv_freq
+import gptoss_edu.model.moe as moe
+from gptoss_edu.model.attention import attention_mask, attention_with_sinks
+from gptoss_edu.model.mxfp4 import dequantize_state_dict
+from gptoss_edu.model.norm import RMSNorm
+from gptoss_edu.model.rope import RotaryEmbedding, yarn_concentration_and_inv_freq
 
 T = 200  # beyond the 128-token window
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from model_helpers import TEST_CONFIG, build_model, build_reference, relative_error, single_thread  # noqa: F401  (autouse fixture)
 
-from gptoss_edu.model import Transformer
-from gptoss_edu.random_weights import random_state_dict
+from gptoss_edu.model.random_weights import random_state_dict
+from gptoss_edu.model.transformer import Transformer
 
 SEQUENCE = 200  # longer than the 128-token sliding window
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from model_helpers import TEST_CONFIG, build_model, relative_error, single_thread  # noqa: F401  (autouse fixture)
 
-from gptoss_edu.transformers_compat import transformers_model
+from gptoss_edu.conformance.transformers_compat import transformers_model
 
 transformers = pytest.importorskip("transformers")
 
@@ -27,7 +27,7 @@ def test_logits_match_transformers_beyond_the_sliding_window(models):
 
 
 def test_greedy_generation_matches_transformers_generate(models):
-    from gptoss_edu.generation import generate
+    from gptoss_edu.model.generation import generate
 
     ours, hf = models
     prompt = torch.randint(0, TEST_CONFIG.vocab_size, (140,), generator=torch.Generator().manual_seed(4))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gptoss_edu.mxfp4 import FP4_VALUES, dequantize, dequantize_state_dict, quantize
+from gptoss_edu.model.mxfp4 import FP4_VALUES, dequantize, dequantize_state_dict, quantize
 
 
 def random_mxfp4(shape: tuple[int, ...], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

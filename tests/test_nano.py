@@ -6,12 +6,12 @@ import json
 import pytest
 import torch
 
-from gptoss_edu import nano
-from gptoss_edu.checkpoint import open_checkpoint
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.model import Transformer
-from gptoss_edu.mxfp4 import dequantize, quantize
-from gptoss_edu.train import (
+from gptoss_edu.io.checkpoint import open_checkpoint
+from gptoss_edu.model.mxfp4 import dequantize, quantize
+from gptoss_edu.model.transformer import Transformer
+from gptoss_edu.training import nano
+from gptoss_edu.training.pretrain import (
     TrainSettings,
     evaluate,
     fake_quantize,

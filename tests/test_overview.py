@@ -4,7 +4,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY, checkpoint_bytes, parameter_count
-from gptoss_edu.overview import (
+from gptoss_edu.viz.overview import (
     COMMON_GPUS,
     GIB,
     architecture_figure,

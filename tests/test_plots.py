@@ -6,10 +6,10 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gptoss_edu import plots
 from gptoss_edu.config import GPT_OSS_20B, TINY
-from gptoss_edu.moe import route
-from gptoss_edu.rope import yarn_concentration_and_inv_freq
+from gptoss_edu.model.moe import route
+from gptoss_edu.model.rope import yarn_concentration_and_inv_freq
+from gptoss_edu.viz import plots
 
 
 def render(fig: Figure) -> Figure:

@@ -5,9 +5,9 @@ import pytest
 import torch
 from model_helpers import TEST_CONFIG, build_model, single_thread  # noqa: F401  (autouse fixture)
 
-from gptoss_edu import moe
-from gptoss_edu.generation import generate
-from gptoss_edu.routing import capture_routing
+from gptoss_edu.model import moe
+from gptoss_edu.model.generation import generate
+from gptoss_edu.model.routing import capture_routing
 
 L, E, K = TEST_CONFIG.num_hidden_layers, TEST_CONFIG.num_experts, TEST_CONFIG.experts_per_token
 

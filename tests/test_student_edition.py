@@ -18,7 +18,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from gptoss_edu.exercises import ExerciseError
-from gptoss_edu.student_edition import (
+from gptoss_edu.exercises.student_edition import (
     REMOVED_TEXT,
     STUB_LINES,
     StudentEditionError,
@@ -193,7 +193,7 @@ def test_unparsable_solution_cell_is_reported_with_notebook_and_index():
 def test_command_line_writes_a_student_edition_per_notebook(notebook_folder: Path, tmp_path: Path):
     out = tmp_path / "student"
     result = subprocess.run(
-        [sys.executable, "-m", "gptoss_edu.student_edition", str(notebook_folder), str(out)],
+        [sys.executable, "-m", "gptoss_edu.exercises.student_edition", str(notebook_folder), str(out)],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gptoss_edu
+from gptoss_edu.io.vocab import VocabError, resolve_vocab
 from gptoss_edu.tokenizer import O200K_PATTERN, InvalidTokenError, o200k_harmony, pretokenize
 from gptoss_edu.tokenizer.o200k import HARMONY_NAMED_SPECIAL_TOKENS, load_o200k_harmony
-from gptoss_edu.vocab import VocabError, resolve_vocab
 
 HARD_TEXTS = [
     "",

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from gptoss_edu import nano
 from gptoss_edu.exercises import ExerciseError
 from gptoss_edu.exercises.routing import check_co_occurrence, check_expert_load, check_load_balancing_loss
+from gptoss_edu.training import nano
 from gptoss_edu.viz import figures
 from gptoss_edu.viz.html import grid_html, heatmap_html, shown_token, token_detail_html
 from gptoss_edu.viz.routing_data import (

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_edu import vocab
-from gptoss_edu.vocab import VOCAB_SHA256, VocabError, load_o200k_ranks, resolve_vocab
+from gptoss_edu.io import vocab
+from gptoss_edu.io.vocab import VOCAB_SHA256, VocabError, load_o200k_ranks, resolve_vocab
 
 
 def test_resolves_the_official_file_and_it_equals_tiktokens_ranks():

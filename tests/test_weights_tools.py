@@ -16,8 +16,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from gptoss_edu.checkpoint import load_model, open_checkpoint
 from gptoss_edu.config import TINY, parameter_count
+from gptoss_edu.io.checkpoint import load_model, open_checkpoint
 from weights_tools.__main__ import main
 from weights_tools.synthetic import SyntheticSource, write_checkpoint
 from weights_tools.writer import Source, write_layout
@@ -150,7 +150,7 @@ def test_bundle_then_load_by_environment(synth_original, tmp_path, monkeypatch):
     assert (bundle / "vocab" / "o200k_base.tiktoken").is_file() and "GPTOSS_EDU_BUNDLE" in (bundle / "README.md").read_text()
     assert digests(bundle / "checkpoints" / "tiny") == digests(synth_original)
     import gptoss_edu
-    from gptoss_edu.vocab import resolve_vocab
+    from gptoss_edu.io.vocab import resolve_vocab
 
     monkeypatch.setenv("GPTOSS_EDU_BUNDLE", str(bundle))
     monkeypatch.delenv("GPTOSS_EDU_VOCAB", raising=False)

@@ -12,7 +12,7 @@ import re
 import sys
 
 from gptoss_edu.config import PRESETS, ModelConfig, get_preset
-from gptoss_edu.vocab import VocabError
+from gptoss_edu.io.vocab import VocabError
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="bundle folder (created, or extended)")
     p.add_argument("checkpoint", help="checkpoint folder to include")
     p.add_argument("--name", help="name inside the bundle (default: the folder name)")
-    p.add_argument("--vocab", help="o200k_base.tiktoken to include (default: gptoss_edu.vocab.resolve_vocab)")
+    p.add_argument("--vocab", help="o200k_base.tiktoken to include (default: gptoss_edu.io.vocab.resolve_vocab)")
     p.set_defaults(run=cmd_bundle)
 
     p = sub.add_parser("download", parents=[common], help="fetch openai/gpt-oss-20b or -120b from the Hub, then verify")
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from gptoss_edu.checkpoint import CheckpointError  # after parsing: --help stays fast (no torch)
+    from gptoss_edu.io.checkpoint import CheckpointError  # after parsing: --help stays fast (no torch)
     from weights_tools.download import OfflineError
 
     try:

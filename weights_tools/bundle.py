@@ -4,7 +4,7 @@ Layout (``$GPTOSS_EDU_BUNDLE`` points at the folder)::
 
     bundle/
       README.md
-      vocab/o200k_base.tiktoken        found by gptoss_edu.vocab.resolve_vocab
+      vocab/o200k_base.tiktoken        found by gptoss_edu.io.vocab.resolve_vocab
       checkpoints/<name>/              found by gptoss_edu.load_model() or load_model("<name>")
 
 The checkpoint is verified before it is copied; the bundle is assembled under a temporary
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from gptoss_edu.checkpoint import BUNDLE_CHECKPOINTS, BUNDLE_ENV, CheckpointError, find_checkpoint
-from gptoss_edu.vocab import VOCAB_FILENAME, resolve_vocab
+from gptoss_edu.io.checkpoint import BUNDLE_CHECKPOINTS, BUNDLE_ENV, CheckpointError, find_checkpoint
+from gptoss_edu.io.vocab import VOCAB_FILENAME, resolve_vocab
 from weights_tools.verify import verify
 
 README = """# gptoss-edu classroom bundle

@@ -3,7 +3,7 @@
 Without ``dequantize`` the MXFP4 bytes are copied untouched, so original -> hf -> original
 gives byte-identical files (same ``shard_bytes``). With it, the expert weights are decoded to
 bf16 (exactly: every MXFP4 value is a bf16 number) and stored as described in
-``gptoss_edu.layouts``; ``load_model`` and transformers read that folder as well. Quantizing
+``gptoss_edu.io.layouts``; ``load_model`` and transformers read that folder as well. Quantizing
 back is not offered: it is lossy in general.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from gptoss_edu.checkpoint import Checkpoint, open_checkpoint
-from gptoss_edu.layouts import BF16, MXFP4
-from gptoss_edu.mxfp4 import dequantize
+from gptoss_edu.io.checkpoint import Checkpoint, open_checkpoint
+from gptoss_edu.io.layouts import BF16, MXFP4
+from gptoss_edu.model.mxfp4 import dequantize
 from weights_tools.writer import DEFAULT_SHARD_BYTES, Source, write_layout
 
 DEQUANTIZED_NAMES = ("mlp1_weight", "mlp2_weight")

@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from gptoss_edu.checkpoint import CheckpointError
+from gptoss_edu.io.checkpoint import CheckpointError
 from weights_tools.verify import verify
 
 REPOS = {"gpt-oss-20b": "openai/gpt-oss-20b", "gpt-oss-120b": "openai/gpt-oss-120b"}

@@ -13,10 +13,10 @@ import re
 
 import torch
 
-from gptoss_edu.checkpoint import open_checkpoint
 from gptoss_edu.config import checkpoint_bytes, dense_bf16_bytes, parameter_count
-from gptoss_edu.layouts import BF16, component_of
-from gptoss_edu.safetensors_io import StoredTensor
+from gptoss_edu.io.checkpoint import open_checkpoint
+from gptoss_edu.io.layouts import BF16, component_of
+from gptoss_edu.io.safetensors_io import StoredTensor
 from weights_tools.verify import iter_chunks
 
 COMPONENTS = ("embedding", "attention", "router", "experts", "norms", "unembedding")

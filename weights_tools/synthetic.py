@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.layouts import MXFP4, ORIGINAL, TensorSpec, checkpoint_spec
+from gptoss_edu.io.layouts import MXFP4, ORIGINAL, TensorSpec, checkpoint_spec
 from weights_tools.writer import DEFAULT_SHARD_BYTES, Source, write_layout
 
 CHUNK_ELEMENTS = 2**22  # values drawn per generator: fixed, so the bytes do not depend on how we read

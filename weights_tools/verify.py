@@ -1,6 +1,6 @@
 """Check a checkpoint end to end: structure from the headers, then every byte of content.
 
-Structure (``gptoss_edu.checkpoint``): every expected tensor present with the right shape and
+Structure (``gptoss_edu.io.checkpoint``): every expected tensor present with the right shape and
 dtype, nothing unexpected, shards consistent with the index, no truncated file or corrupt
 header. Content, streamed in chunks so memory stays at one chunk: no NaN or Inf in floating
 tensors, and MXFP4 scale bytes inside ``PLAUSIBLE_SCALE_BYTES``. One line per problem.
@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import torch
 from tqdm.auto import tqdm
 
-from gptoss_edu.checkpoint import CheckpointError, open_checkpoint, read_rows
-from gptoss_edu.safetensors_io import StoredTensor
+from gptoss_edu.io.checkpoint import CheckpointError, open_checkpoint, read_rows
+from gptoss_edu.io.safetensors_io import StoredTensor
 
 CHUNK_BYTES = 16 * 2**20
 # NaN and Inf are the values whose exponent bits are all ones; testing the bits on an integer

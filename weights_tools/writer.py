@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from gptoss_edu.checkpoint import INDEX_FILE, expected_stored
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.layouts import BF16, HF, MXFP4, ORIGINAL, Part
-from gptoss_edu.safetensors_io import TensorToWrite, write_safetensors
+from gptoss_edu.io.checkpoint import INDEX_FILE, expected_stored
+from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part
+from gptoss_edu.io.safetensors_io import TensorToWrite, write_safetensors
 
 CHUNK_BYTES = 16 * 2**20
 DEFAULT_SHARD_BYTES = 5 * 2**30

@@ -20,7 +20,7 @@ turn's analysis messages are dropped from the history, as harmony drops chain of
 thought once a final answer follows it.
 
 The "model" is any :class:`CompletionModel`: :class:`TransformerCompletions` wraps a
-real :class:`gptoss_edu.model.Transformer` with :func:`gptoss_edu.generation.generate`;
+real :class:`gptoss_edu.model.transformer.Transformer` with :func:`gptoss_edu.model.generation.generate`;
 :class:`RecordedCompletions` replays scripted text and is labelled as such.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ class RecordedCompletions:
 
 
 class TransformerCompletions:
-    """A real model: samples with :func:`gptoss_edu.generation.generate` until a stop token."""
+    """A real model: samples with :func:`gptoss_edu.model.generation.generate` until a stop token."""
 
     label = "model output"
 
@@ -95,7 +95,7 @@ class TransformerCompletions:
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
 
     def __call__(self, prompt_ids: list[int], stop_tokens: Sequence[int]) -> Iterable[int]:
-        from gptoss_edu.generation import generate  # torch only when a real model is driven
+        from gptoss_edu.model.generation import generate  # torch only when a real model is driven
 
         return generate(self.model, prompt_ids, self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
                         stop_tokens=list(stop_tokens), seed=self.seed)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.attention import attention_mask, attention_with_sinks
 from gptoss_edu.exercises import check_function
-from gptoss_edu.norm import rms_norm
+from gptoss_edu.model.attention import attention_mask, attention_with_sinks
+from gptoss_edu.model.norm import rms_norm
 
 
 def _generator(rng: random.Random) -> torch.Generator:

@@ -9,7 +9,7 @@ import safetensors.torch
 import torch
 
 from gptoss_edu.exercises import check_function
-from gptoss_edu.safetensors_io import DTYPE_NAMES, read_header
+from gptoss_edu.io.safetensors_io import DTYPE_NAMES, read_header
 
 _DTYPES = (torch.bfloat16, torch.float32, torch.uint8, torch.float16, torch.int64)
 

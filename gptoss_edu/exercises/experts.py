@@ -7,8 +7,8 @@ from collections.abc import Callable
 import torch
 
 from gptoss_edu.exercises import check_function
-from gptoss_edu.moe import swiglu
-from gptoss_edu.mxfp4 import BYTES_PER_BLOCK, dequantize
+from gptoss_edu.model.moe import swiglu
+from gptoss_edu.model.mxfp4 import BYTES_PER_BLOCK, dequantize
 
 
 def _generator(rng: random.Random) -> torch.Generator:

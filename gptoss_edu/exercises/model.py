@@ -9,9 +9,9 @@ import torch
 
 from gptoss_edu.config import TINY
 from gptoss_edu.exercises import check_function
-from gptoss_edu.generation import generate
-from gptoss_edu.model import Transformer
-from gptoss_edu.random_weights import random_state_dict
+from gptoss_edu.model.generation import generate
+from gptoss_edu.model.random_weights import random_state_dict
+from gptoss_edu.model.transformer import Transformer
 
 # The real 128-token window (so long prompts wrap the ring buffer) on a tiny, fast model.
 CHECK_CONFIG = TINY.replace(sliding_window=128, initial_context_length=4096, vocab_size=512, name="exercise")

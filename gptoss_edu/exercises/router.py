@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 
 from gptoss_edu.exercises import check_function
-from gptoss_edu.moe import route
+from gptoss_edu.model.moe import route
 
 
 def random_router_logits(rng: random.Random) -> tuple[torch.Tensor, int]:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gptoss_edu.exercises import check_function
-from gptoss_edu.train import load_balancing_loss
+from gptoss_edu.training.pretrain import load_balancing_loss
 from gptoss_edu.viz.routing_data import RoutedText, co_occurrence, expert_load
 
 

@@ -1,7 +1,7 @@
 """o200k_harmony: the o200k_base merges plus gpt-oss's harmony special tokens.
 
 The 199,998 mergeable ranks come from the official ``o200k_base.tiktoken`` file, found and
-hash-checked by ``gptoss_edu.vocab``. Harmony names ten special tokens (GUIDE section 4);
+hash-checked by ``gptoss_edu.io.vocab``. Harmony names ten special tokens (GUIDE section 4);
 every other id from 199,998 to 201,087 is ``<|reserved_N|>``. As in tiktoken, 200018 has two
 names: ``<|endofprompt|>`` (inherited from o200k_base, used when decoding) and
 ``<|reserved_200018|>``.
@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import os
 
-from ..vocab import load_o200k_ranks
+from gptoss_edu.io.vocab import load_o200k_ranks
+
 from .core import Tokenizer
 from .pretokenizer import O200K_PATTERN
 
@@ -44,8 +45,8 @@ def harmony_special_tokens() -> dict[str, int]:
 def load_o200k_harmony(vocab_path: str | os.PathLike | None = None) -> Tokenizer:
     """Build the o200k_harmony tokenizer (about a second: the 200k-line vocabulary is parsed).
 
-    ``vocab_path`` names the ``o200k_base.tiktoken`` file; by default ``gptoss_edu.vocab``
-    finds it. A wrong or truncated file raises ``gptoss_edu.vocab.VocabError``.
+    ``vocab_path`` names the ``o200k_base.tiktoken`` file; by default ``gptoss_edu.io.vocab``
+    finds it. A wrong or truncated file raises ``gptoss_edu.io.vocab.VocabError``.
     """
     ranks = load_o200k_ranks(vocab_path)
     return Tokenizer(ranks, harmony_special_tokens(), O200K_PATTERN, name="o200k_harmony")

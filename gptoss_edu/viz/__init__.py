@@ -4,7 +4,8 @@
 views (see ``widgets``); each has a ``static_figure`` returning a matplotlib figure. The
 numbers behind them are in ``routing_data`` (``route_text``, ``expert_load``, ...) and
 ``specialization`` (which expert prefers indentation, digits, English, ...). Importing this
-package is light: the submodules, and ipywidgets, load on first use of a name.
+package is light: the submodules, and ipywidgets, load on first use of a name. ``plots`` holds the
+course's other figures (attention masks, RoPE, MXFP4, memory) and ``overview`` the drawn block diagram.
 """
 from __future__ import annotations
 

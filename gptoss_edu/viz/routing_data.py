@@ -52,7 +52,7 @@ def token_strings(tokenizer, ids) -> tuple[str, ...]:
 
 
 def routed_from_record(record, tokenizer, ids) -> RoutedText:
-    """A ``RoutedText`` from a ``gptoss_edu.routing.RoutingRecord`` and the token ids it saw."""
+    """A ``RoutedText`` from a ``gptoss_edu.model.routing.RoutingRecord`` and the token ids it saw."""
     ids = tuple(int(i) for i in ids)
     if record.num_tokens != len(ids):
         raise ValueError(f"the routing record holds {record.num_tokens} tokens but {len(ids)} ids were given")
@@ -69,7 +69,7 @@ def route_ids(model, tokenizer, ids) -> RoutedText:
     """Run ``model`` once on token ``ids`` and return its routing (``tokenizer`` names the tokens)."""
     import torch
 
-    from gptoss_edu.routing import capture_routing
+    from gptoss_edu.model.routing import capture_routing
 
     ids = [int(i) for i in ids]
     if not ids:

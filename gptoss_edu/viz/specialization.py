@@ -85,7 +85,7 @@ def route_long_text(model, tokenizer, text: str, window: int = 256) -> RoutedTex
     """Routing of a text of any length, run in independent windows of ``window`` tokens."""
     import torch
 
-    from gptoss_edu.routing import capture_routing
+    from gptoss_edu.model.routing import capture_routing
 
     ids = tokenizer.encode(text, disallowed_special=())
     with torch.inference_mode(), capture_routing(model) as record:

@@ -10,7 +10,7 @@
 
 The views redraw as HTML strings (see ``gptoss_edu.viz.html``), which takes milliseconds
 for the nano model; ``ipywidgets`` is imported only when a view is built. ``model`` is any
-``gptoss_edu.model.Transformer`` (the nano model on a CPU or gpt-oss-120b on a GPU);
+``gptoss_edu.model.transformer.Transformer`` (the nano model on a CPU or gpt-oss-120b on a GPU);
 ``tokenizer`` has ``encode``/``decode``.
 """
 from __future__ import annotations
@@ -161,8 +161,8 @@ def generate_with_routing(model, tokenizer, prompt: str, max_new_tokens: int, st
     ``on_token(routed_so_far)`` is called after each new token. The routing covers every token
     the model has read: the prompt and all generated tokens but the last (not fed back yet).
     """
-    from gptoss_edu.generation import generate
-    from gptoss_edu.routing import capture_routing
+    from gptoss_edu.model.generation import generate
+    from gptoss_edu.model.routing import capture_routing
 
     prompt_ids = tokenizer.encode(prompt, disallowed_special=())
     new_ids: list[int] = []

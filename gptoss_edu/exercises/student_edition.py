@@ -10,8 +10,8 @@ counts are cleared, and the result is validated against the nbformat schema.
 
 Usage::
 
-    python -m gptoss_edu.student_edition notebooks/ out/          # every notebook in a folder
-    python -m gptoss_edu.student_edition notebooks/03_attention.ipynb out/03.ipynb
+    python -m gptoss_edu.exercises.student_edition notebooks/ out/          # every notebook in a folder
+    python -m gptoss_edu.exercises.student_edition notebooks/03_attention.ipynb out/03.ipynb
 """
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def write_student_edition(source: str | Path, destination: str | Path) -> list[P
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gptoss_edu.student_edition",
+        prog="python -m gptoss_edu.exercises.student_edition",
         description="Write the student edition of the course notebooks (solutions replaced by stubs).",
     )
     parser.add_argument("source", help="a notebook, or a folder of notebooks")

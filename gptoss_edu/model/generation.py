@@ -65,7 +65,7 @@ def generate(
 
     Stops after yielding a token from ``stop_tokens`` (default: harmony's ``<|return|>``,
     ``<|call|>``, ``<|endoftext|>``). ``seed`` makes sampling reproducible; greedy decoding
-    (``temperature=0``) ignores it. ``model`` is a ``gptoss_edu.model.Transformer``.
+    (``temperature=0``) ignores it. ``model`` is a ``gptoss_edu.model.transformer.Transformer``.
     """
     prompt = torch.as_tensor(list(prompt_ids) if not isinstance(prompt_ids, torch.Tensor) else prompt_ids)
     prompt = prompt.reshape(-1).to(device=model.device, dtype=torch.long)

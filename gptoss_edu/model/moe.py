@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from gptoss_edu.config import MXFP4_BLOCK, ModelConfig
-from gptoss_edu.empty import empty_module
-from gptoss_edu.mxfp4 import BYTES_PER_BLOCK, dequantize
-from gptoss_edu.norm import RMSNorm
+from gptoss_edu.model.empty import empty_module
+from gptoss_edu.model.mxfp4 import BYTES_PER_BLOCK, dequantize
+from gptoss_edu.model.norm import RMSNorm
 
 ExpertsMode = Literal["packed", "dequantized"]
 # An expert weight stack: dense (E, out, in), or MXFP4 (blocks (E, out, in/32, 16), scales (E, out, in/32)).

@@ -11,7 +11,7 @@ the expert weights as MXFP4 ``blocks``/``scales`` uint8 buffers (gpt-oss-20b fit
 them as dense ``(E, 2I, H)`` / ``(E, H, I)`` tensors (simpler, about 3x the memory).
 
 The model is built uninitialised (also on ``device="meta"``: then ``to_empty`` and fill every
-tensor, which is what ``gptoss_edu.checkpoint.load_model`` does). RoPE tables are computed
+tensor, which is what ``gptoss_edu.io.checkpoint.load_model`` does). RoPE tables are computed
 lazily and are not in the state dict. Norm scales stay float32; every other floating
 tensor has ``dtype``.
 
@@ -20,9 +20,9 @@ attribute of each layer so that faster versions (e.g. Triton kernels on CUDA) ca
 dropped in without editing this code:
 
 - ``block[i].attn.attention_core(q, k, v, sinks, sm_scale, q_positions, k_positions, sliding_window)``,
-  default ``gptoss_edu.attention.attention_with_sinks``;
+  default ``gptoss_edu.model.attention.attention_with_sinks``;
 - ``block[i].mlp.experts_core(x, expert_indices, expert_weights, mlp1, mlp1_bias, mlp2, mlp2_bias, alpha, limit)``,
-  default ``gptoss_edu.moe.grouped_experts``, where ``mlp1``/``mlp2`` are dense tensors
+  default ``gptoss_edu.model.moe.grouped_experts``, where ``mlp1``/``mlp2`` are dense tensors
   or ``(blocks, scales)`` pairs.
 
 ``set_attention_core`` and ``set_experts_core`` set them on every layer.
@@ -33,13 +33,13 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.attention import AttentionBlock
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.empty import empty_module
-from gptoss_edu.kvcache import KVCache, LayerCache
-from gptoss_edu.moe import ExpertsMode, MLPBlock
-from gptoss_edu.norm import RMSNorm
-from gptoss_edu.rope import RotaryEmbedding
+from gptoss_edu.model.attention import AttentionBlock
+from gptoss_edu.model.empty import empty_module
+from gptoss_edu.model.kvcache import KVCache, LayerCache
+from gptoss_edu.model.moe import ExpertsMode, MLPBlock
+from gptoss_edu.model.norm import RMSNorm
+from gptoss_edu.model.rope import RotaryEmbedding
 
 
 class TransformerBlock(torch.nn.Module):

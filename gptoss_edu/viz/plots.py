@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.rope import yarn_concentration_and_inv_freq
+from gptoss_edu.model.rope import yarn_concentration_and_inv_freq
 
 TRAINED_COLOR, EXTRAPOLATE_COLOR, INTERPOLATE_COLOR, YARN_COLOR = "#555555", "#d9534f", "#5b8fd9", "#2e9e5b"
 

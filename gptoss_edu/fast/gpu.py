@@ -5,7 +5,7 @@ through the attributes the model exposes for this (``attention_core``, ``experts
 flash attention with sinks for prefill, split-key attention for decode, and the MoE matmul
 that reads MXFP4 weights directly. Where they cannot run (no CUDA, Triton missing) the model
 keeps its plain-torch cores and one line says so. ``load_model`` loads a checkpoint onto the
-GPU this way; ``gptoss_edu.gpu_decode`` adds the CUDA-graph decode step.
+GPU this way; ``gptoss_edu.fast.gpu_decode`` adds the CUDA-graph decode step.
 
 ``memory_budget`` is the byte accounting of what the GPU must hold: the weights as stored
 (experts in MXFP4), the KV cache, and the largest transient buffers of a prefill.
@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.attention import attention_with_sinks
 from gptoss_edu.config import BF16_BYTES, ModelConfig, checkpoint_bytes, kv_cache_bytes
-from gptoss_edu.moe import grouped_experts
+from gptoss_edu.model.attention import attention_with_sinks
+from gptoss_edu.model.moe import grouped_experts
 
 GB = 1e9
 
@@ -83,7 +83,7 @@ def use_kernels(model, allow_interpreter: bool = False, notice: Callable[[str], 
     problem = kernel_problem(model.device, allow_interpreter)
     if problem is not None:
         use_torch(model)
-        notice(f"gptoss_edu.gpu: using the plain-torch path ({problem})")
+        notice(f"gptoss_edu.fast.gpu: using the plain-torch path ({problem})")
         return False
     model.set_attention_core(_triton_attention_core())
     model.set_experts_core(triton_experts_core)
@@ -108,10 +108,10 @@ def load_model(path=None, device: str | torch.device = "cuda", dtype: torch.dtyp
     With ``kernels`` the Triton cores are swapped in (see ``use_kernels``); without CUDA the
     model loads on the CPU with the torch path and a one-line notice.
     """
-    from gptoss_edu.checkpoint import load_model as load_checkpoint
+    from gptoss_edu.io.checkpoint import load_model as load_checkpoint
 
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        print("gptoss_edu.gpu: CUDA is not available; loading on the CPU with the plain-torch path")
+        print("gptoss_edu.fast.gpu: CUDA is not available; loading on the CPU with the plain-torch path")
         device = "cpu"
     return load_checkpoint(path, device=device, dtype=dtype, experts="packed", progress=progress, kernels=kernels)
 
@@ -120,12 +120,12 @@ def random_model(config: ModelConfig, device: str | torch.device, dtype: torch.d
                  seed: int = 0):
     """A packed-experts model of any size with random weights made directly on ``device``.
 
-    Same distributions as ``gptoss_edu.random_weights`` (MXFP4 code bytes uniform, scale
+    Same distributions as ``gptoss_edu.model.random_weights`` (MXFP4 code bytes uniform, scale
     bytes in its range, dense weights with its standard deviation), generated in place, so
     a full-size model never passes through host memory.
     """
-    from gptoss_edu.model import Transformer
-    from gptoss_edu.random_weights import DENSE_STD, SCALE_BYTES
+    from gptoss_edu.model.random_weights import DENSE_STD, SCALE_BYTES
+    from gptoss_edu.model.transformer import Transformer
 
     model = Transformer(config, device="meta", dtype=dtype, experts="packed")
     model.to_empty(device=device)

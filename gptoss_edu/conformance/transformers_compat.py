@@ -8,7 +8,7 @@ transformers' dense gpt-oss differs from the original layout in names and in thr
 - norms are ``weight`` instead of ``scale``, the router is ``router`` instead of ``gate``.
 
 Only the dense (dequantized) form is handled here; checkpoint files in the Hugging Face
-MXFP4 layout are the business of ``gptoss_edu.checkpoint``. Importing this module does not
+MXFP4 layout are the business of ``gptoss_edu.io.checkpoint``. Importing this module does not
 import transformers; ``transformers_model`` does.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.model import Transformer
+from gptoss_edu.model.transformer import Transformer
 
 
 def transformers_state_dict(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> dict[str, torch.Tensor]:

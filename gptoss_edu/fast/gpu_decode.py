@@ -10,7 +10,7 @@ ring slot on sliding-window layers), exactly where ``LayerCache.update`` would p
 the Triton cores in the model, that RoPE-and-store is one fused kernel (``gptoss_edu.kernels.rope``).
 
 ``DecodeGraph`` owns the static input/output buffers and the graph; ``generate`` is
-``gptoss_edu.generation.generate`` with prefill through the model and decode steps through
+``gptoss_edu.model.generation.generate`` with prefill through the model and decode steps through
 the graph (eager ``decode_step`` where graphs are unavailable: CPU, torch cores, routing capture).
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from gptoss_edu.generation import DEFAULT_STOP_TOKENS, check_arguments, sample_next_token
-from gptoss_edu.gpu import uses_kernels
-from gptoss_edu.kvcache import KVCache
-from gptoss_edu.rope import apply_rotary
+from gptoss_edu.fast.gpu import uses_kernels
+from gptoss_edu.model.generation import DEFAULT_STOP_TOKENS, check_arguments, sample_next_token
+from gptoss_edu.model.kvcache import KVCache
+from gptoss_edu.model.rope import apply_rotary
 
 
 def rope_and_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
@@ -156,7 +156,7 @@ def generate(
     stop_tokens: Iterable[int] | None = None,
     seed: int | None = None,
 ) -> Iterator[int]:
-    """``gptoss_edu.generation.generate`` with graph-replayed decode steps (same arguments, same tokens)."""
+    """``gptoss_edu.model.generation.generate`` with graph-replayed decode steps (same arguments, same tokens)."""
     prompt = torch.as_tensor(list(prompt_ids) if not isinstance(prompt_ids, torch.Tensor) else prompt_ids)
     prompt = prompt.reshape(-1).to(device=model.device, dtype=torch.long)
     check_arguments(model, prompt.numel(), max_new_tokens, temperature, top_p)

@@ -23,13 +23,14 @@ import base64
 import json
 import sysconfig
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from gptoss_edu.config import ModelConfig
+from gptoss_edu.io.vocab import parse_ranks
 from gptoss_edu.tokenizer import O200K_PATTERN, Tokenizer
-from gptoss_edu.vocab import parse_ranks
 
-NANO_DIR = Path(__file__).parent / "data" / "nano"
+NANO_DIR = Path(str(resources.files("gptoss_edu") / "data" / "nano"))
 CHECKPOINT_DIR = NANO_DIR / "original"
 TOKENIZER_FILE = NANO_DIR / "tokenizer.tiktoken"
 METADATA_FILE = NANO_DIR / "training.json"
@@ -141,7 +142,7 @@ def load_metadata(path: Path = METADATA_FILE) -> dict:
 
 def load_checkpoint(folder: Path = CHECKPOINT_DIR, experts: str = "packed"):
     """A ``Transformer`` from an ``original/`` folder via ``gptoss_edu.load_model``: float32, CPU, eval mode."""
-    from gptoss_edu.checkpoint import load_model
+    from gptoss_edu.io.checkpoint import load_model
 
     return load_model(folder, device="cpu", experts=experts, progress=False)
 

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 import torch
 
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.empty import empty_module
-from gptoss_edu.norm import RMSNorm
-from gptoss_edu.rope import RotaryEmbedding
+from gptoss_edu.model.empty import empty_module
+from gptoss_edu.model.norm import RMSNorm
+from gptoss_edu.model.rope import RotaryEmbedding
 
 if TYPE_CHECKING:
-    from gptoss_edu.kvcache import LayerCache
+    from gptoss_edu.model.kvcache import LayerCache
 
 
 def attention_mask(q_positions: torch.Tensor, k_positions: torch.Tensor, sliding_window: int = 0) -> torch.Tensor:

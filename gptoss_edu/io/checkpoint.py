@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.layouts import BF16, HF, MXFP4, ORIGINAL, Part, TensorSpec, checkpoint_spec, hf_parts, is_mxfp4
-from gptoss_edu.safetensors_io import SafetensorsFormatError, StoredTensor, read_header
+from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part, TensorSpec, checkpoint_spec, hf_parts, is_mxfp4
+from gptoss_edu.io.safetensors_io import SafetensorsFormatError, StoredTensor, read_header
 
 INDEX_FILE = "model.safetensors.index.json"
 BUNDLE_ENV = "GPTOSS_EDU_BUNDLE"
@@ -284,7 +284,7 @@ def _checkpoint_tensor(ckpt: Checkpoint, name: str, target: torch.Tensor) -> tor
     if name in ckpt.spec:
         return ckpt.read(name)
     if f"{name}.blocks" in ckpt.spec:  # dequantized model, packed checkpoint
-        from gptoss_edu.mxfp4 import dequantize
+        from gptoss_edu.model.mxfp4 import dequantize
 
         return dequantize(ckpt.read(f"{name}.blocks"), ckpt.read(f"{name}.scales"), target.dtype)
     if name.endswith((".blocks", ".scales")):
@@ -303,7 +303,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     The model is built on the meta device, materialised empty on ``device``, and filled tensor
     by tensor, so memory peaks at the model plus one checkpoint tensor. ``experts="dequantized"``
     decodes the MXFP4 experts into dense ``dtype`` tensors while loading. On CUDA with packed
-    experts and ``kernels``, the Triton cores are swapped in (``gptoss_edu.gpu.use_kernels``,
+    experts and ``kernels``, the Triton cores are swapped in (``gptoss_edu.fast.gpu.use_kernels``,
     which falls back to plain torch with a one-line notice where they cannot run).
     The loaded model is for inference: its parameters do not require gradients (otherwise a
     forward pass would keep every decoded expert alive for a backward pass that never comes);
@@ -311,7 +311,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     """
     from tqdm.auto import tqdm
 
-    from gptoss_edu.model import Transformer
+    from gptoss_edu.model.transformer import Transformer
 
     ckpt = open_checkpoint(path, layout)
     model = Transformer(ckpt.config, device="meta", dtype=dtype, experts=experts)
@@ -327,7 +327,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
             target.copy_(value.to(target.dtype))
     model.eval().requires_grad_(False)
     if kernels and experts == "packed" and torch.device(device).type == "cuda":
-        from gptoss_edu.gpu import use_kernels
+        from gptoss_edu.fast.gpu import use_kernels
 
         use_kernels(model)
     return model

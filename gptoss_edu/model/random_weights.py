@@ -34,7 +34,7 @@ def random_tensor(name: str, shape: tuple[int, ...], generator: torch.Generator)
 
 def random_state_dict(config: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     """Every tensor of an original-layout checkpoint for ``config``, random, on the CPU."""
-    from gptoss_edu.model import Transformer  # the model's packed state dict *is* the checkpoint layout
+    from gptoss_edu.model.transformer import Transformer  # the model's packed state dict *is* the checkpoint layout
 
     skeleton = Transformer(config, device="meta", experts="packed").state_dict()
     generator = torch.Generator().manual_seed(seed)

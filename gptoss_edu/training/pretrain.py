@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gptoss_edu.moe import grouped_experts
-from gptoss_edu.mxfp4 import dequantize, quantize
+from gptoss_edu.model.moe import grouped_experts
+from gptoss_edu.model.mxfp4 import dequantize, quantize
 
 EXPERT_WEIGHTS = ("mlp1_weight", "mlp2_weight")
 
