@@ -35,3 +35,11 @@ def reference_model():
     from gptoss_edu.conformance.reference import reference_model_module
 
     return reference_model_module()
+
+
+@pytest.fixture
+def library_answers_allowed(monkeypatch):
+    """Let a checker accept the library's own function, to test the checker itself (learners are refused)."""
+    import gptoss_edu.exercises as exercises
+
+    monkeypatch.setattr(exercises, "_call", lambda candidate, args, forbidden: candidate(*args))

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -41,18 +42,37 @@ def test_notebook_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them before committing"
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_executes(path):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    target = ARTIFACTS / path.name
+def execute(path: Path, target: Path) -> str:
+    """Run the notebook at ``path`` top to bottom in a fresh kernel (from its own folder); return the runner's line."""
     env = {**os.environ, "GPTOSS_EDU_CI": "1"}
     try:
         result = subprocess.run(
-            [sys.executable, "-c", RUNNER, path.name, str(target)],
-            cwd=path.parent, env=env, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT_S,
+            [sys.executable, "-c", RUNNER, str(path), str(target)],
+            cwd=ROOT / "notebooks", env=env, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{path.name} did not finish within {NOTEBOOK_TIMEOUT_S}s")
     assert result.returncode == 0, f"{path.name} failed:\n{result.stderr[-6000:]}"
-    print(path.name, result.stdout.strip())
+    return result.stdout.strip()
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_executes(path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    print(path.name, execute(path, ARTIFACTS / path.name))
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_student_edition_executes_with_every_exercise_unsolved(path, tmp_path):
+    """A learner who runs everything before solving anything meets notes, not errors."""
+    from gptoss_edu.exercises.student_edition import write_student_edition
+
+    [student] = write_student_edition(path, tmp_path / path.name)
+    executed = tmp_path / f"executed-{path.name}"
+    execute(student, executed)
+    text = executed.read_text()
+    assert "matches the library on" not in text, f"{path.name}: a checker passed an unsolved exercise"
+    if '"solution"' in path.read_text():
+        assert "not written yet" in text, f"{path.name}: no checker said the exercise is not written yet"

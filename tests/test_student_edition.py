@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import inspect
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,6 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from gptoss_edu.exercises import ExerciseError
 from gptoss_edu.exercises.student_edition import (
     REMOVED_TEXT,
     STUB_LINES,
@@ -164,13 +165,13 @@ def test_outputs_and_execution_counts_are_cleared():
             assert cell.outputs == [] and cell.execution_count is None
 
 
-def test_stubbed_notebook_is_rejected_by_its_checker():
+def test_stubbed_notebook_is_noted_by_its_checker(capsys):
     namespace: dict = {}
     cells = student_notebook(small_notebook()).cells
     exec(cells[1].source, namespace)
     exec(cells[2].source, namespace)
-    with pytest.raises(ExerciseError, match="hypotenuse is not written yet"):
-        exec(cells[3].source, namespace)
+    exec(cells[3].source, namespace)
+    assert "hypotenuse is not written yet" in capsys.readouterr().out
     with pytest.raises(NotImplementedError):
         exec(cells[4].source, namespace)
 
@@ -333,9 +334,11 @@ def check_exercise(nb, student, solution: int, checker: int | None, name: str) -
                     with pytest.raises(NotImplementedError):
                         call_with_placeholders(namespace[function.name])
             assert checker is not None, f"{name}: solution cell {solution} has no checker cell after it"
-            with pytest.raises(ExerciseError, match="not written yet"):
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
                 exec(compile(code_without_magics(student.cells[checker].source), f"<{name} cell {checker}>", "exec"),
                      namespace)
+            assert "not written yet" in printed.getvalue(), f"{name} cell {checker}: the checker did not say so"
             return
         except NameError:
             if everything:

@@ -11,18 +11,18 @@ from gptoss_edu.exercises.tokenizer import check_count_pairs, check_encode_chunk
 from gptoss_edu.tokenizer import bpe_merge, merge_pair
 
 
-def test_checkers_accept_correct_answers():
+def test_checkers_accept_correct_answers(library_answers_allowed):
     check_count_pairs(lambda ids: Counter(zip(ids, ids[1:])))
     check_merge_pair(merge_pair)
     check_encode_chunk(bpe_merge)
 
 
-def test_count_pairs_checker_rejects_a_stub_and_an_off_by_one():
+def test_count_pairs_checker_notes_a_stub_and_rejects_an_off_by_one(capsys):
     def stub(ids):
         raise NotImplementedError
 
-    with pytest.raises(ExerciseError, match="not written yet"):
-        check_count_pairs(stub)
+    check_count_pairs(stub)
+    assert "not written yet" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="differs"):
         check_count_pairs(lambda ids: dict(Counter(zip(ids, ids[2:]))))
 

@@ -2,6 +2,7 @@
 on the same random inputs and explains the first difference."""
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable
 from typing import Any, Literal
@@ -10,7 +11,7 @@ from gptoss_edu.agent.browser import parse_citations
 from gptoss_edu.agent.loop import tool_message
 from gptoss_edu.agent.schema import annotation_schema
 from gptoss_edu.agent.validate import validate
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 from gptoss_edu.harmony import HarmonyEncodingName, Message, Role, load_harmony_encoding
 
 _JSON_TYPES = ["string", "integer", "number", "boolean", "null", "array", "object"]
@@ -26,7 +27,16 @@ def check_matches_type(fn: Callable[[Any, str], bool]) -> None:
         values = [True, False, 0, 3, -7, 2.5, 4.0, "", "3", None, [], [1], {}, {"a": 1}]
         return rng.choice(values), rng.choice(_JSON_TYPES)
 
-    check_function(fn, reference, make_inputs, trials=60)
+    check_function(fn, reference, make_inputs, trials=60, inputs=("value", "type_name"), misconceptions=(
+        Misconception(_python_isinstance, "in Python True is an int, but JSON booleans are never numbers: check "
+                      "for bool before int."),
+    ))
+
+
+def _python_isinstance(value: Any, type_name: str) -> bool:
+    python_types = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "null": type(None),
+                    "array": list, "object": dict}
+    return isinstance(value, python_types[type_name])
 
 
 def check_annotation_schema(fn: Callable[[Any], dict]) -> None:
@@ -34,7 +44,27 @@ def check_annotation_schema(fn: Callable[[Any], dict]) -> None:
     def make_inputs(rng: random.Random) -> tuple:
         return (_random_annotation(rng, depth=2),)
 
-    check_function(fn, annotation_schema, make_inputs, trials=40)
+    check_function(fn, annotation_schema, make_inputs, trials=40, inputs=("annotation",),
+                   forbidden=(annotation_schema,), misconceptions=(
+                       Misconception(_optional_without_null, "an optional `X | None` must also accept null: "
+                                     "its schema lists \"null\" beside X's type."),
+                   ))
+
+
+def _optional_without_null(annotation: Any) -> dict:
+    """The library's schema with every "null" alternative removed, as if ``| None`` were ignored."""
+    def strip(schema: Any) -> Any:
+        if isinstance(schema, dict):
+            out = {k: strip(v) for k, v in schema.items()}
+            if isinstance(out.get("type"), list):
+                kept = [t for t in out["type"] if t != "null"]
+                out["type"] = kept[0] if len(kept) == 1 else kept
+            if "anyOf" in out:
+                out["anyOf"] = [s for s in out["anyOf"] if s != {"type": "null"}]
+            return out
+        return [strip(s) for s in schema] if isinstance(schema, list) else schema
+
+    return strip(annotation_schema(annotation))
 
 
 def check_parse_citations(fn: Callable[[str], list[tuple[int, int, int]]]) -> None:
@@ -52,7 +82,11 @@ def check_parse_citations(fn: Callable[[str], list[tuple[int, int, int]]]) -> No
             ]))
         return (" ".join(pieces),)
 
-    check_function(fn, reference, make_inputs, trials=40)
+    check_function(fn, reference, make_inputs, trials=40, inputs=("text",), forbidden=(parse_citations,),
+                   misconceptions=(
+                       Misconception(lambda text: [(c, s, 0 if e == s else e) for c, s, e in reference(text)],
+                                     "a citation without `-Lend` covers one line: its end is its start, not 0."),
+                   ))
 
 
 def check_tool_message(fn: Callable[[Message, str], Message]) -> None:
@@ -69,7 +103,15 @@ def check_tool_message(fn: Callable[[Message, str], Message]) -> None:
     def rendered(make: Callable[[Message, str], Message]) -> Callable[[Message, str], str]:
         return lambda call, text: encoding.decode(encoding.render(make(call, text)))
 
-    check_function(rendered(fn), rendered(tool_message), make_inputs, trials=8, name=fn.__name__)
+    check_function(rendered(inspect.unwrap(fn)), rendered(tool_message), make_inputs, trials=8, name=fn.__name__,
+                   inputs=("call", "text"), forbidden=(tool_message,), misconceptions=(
+                       Misconception(rendered(_answer_without_channel), "the answer must go back on the call's "
+                                     "channel (with_channel(call.channel)), or the model loses track of it."),
+                   ))
+
+
+def _answer_without_channel(call: Message, text: str) -> Message:
+    return tool_message(call, text).with_channel(None)
 
 
 def _random_annotation(rng: random.Random, depth: int) -> Any:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 from gptoss_edu.model.attention import attention_mask, attention_with_sinks
 from gptoss_edu.model.norm import rms_norm
 
@@ -31,8 +31,34 @@ def check_rms_norm(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tenso
     float32 inputs must agree tightly; bfloat16 ones within two bf16 steps (the cast back may
     round a last-bit difference either way), which still catches computing in bfloat16.
     """
-    check_function(fn, rms_norm, random_norm_inputs, atol=1e-5, rtol=1e-5)
-    check_function(fn, rms_norm, lambda rng: random_norm_inputs(rng, torch.bfloat16), atol=1e-5, rtol=2**-7)
+    common = dict(inputs=("x", "scale", "eps"), forbidden=(rms_norm,), misconceptions=NORM_MISTAKES, name="rms_norm")
+    if check_function(fn, rms_norm, random_norm_inputs, atol=1e-5, rtol=1e-5, report=False, **common):
+        check_function(fn, rms_norm, lambda rng: random_norm_inputs(rng, torch.bfloat16), atol=1e-5, rtol=2**-7,
+                       **common)
+
+
+def _norm_in_input_dtype(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * scale.to(x.dtype)).to(x.dtype)
+
+
+def _layer_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    t = x.float()
+    t = (t - t.mean(-1, keepdim=True)) * torch.rsqrt(t.var(-1, unbiased=False, keepdim=True) + eps)
+    return (t * scale).to(x.dtype)
+
+
+def _norm_without_scale(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    t = x.float()
+    return (t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+NORM_MISTAKES = (
+    Misconception(_norm_in_input_dtype, "right formula, wrong precision: compute in float32 (x.float()) and cast "
+                  "back to x.dtype only at the end; bfloat16 squares and sums lose digits."),
+    Misconception(_layer_norm, "you subtracted the mean: that is LayerNorm. RMSNorm divides by the root mean square "
+                  "of x itself, without centring."),
+    Misconception(_norm_without_scale, "you normalised but forgot to multiply by the learned `scale`."),
+)
 
 
 def library_sliding_window_mask(num_tokens: int, window: int) -> torch.Tensor:
@@ -49,7 +75,20 @@ def random_mask_inputs(rng: random.Random) -> tuple[int, int]:
 
 def check_sliding_window_mask(fn: Callable[[int, int], torch.Tensor]) -> None:
     """``fn(num_tokens, window)`` -> ``(T, T)`` bool, True where query ``t`` sees key ``s`` (window 0 = causal only)."""
-    check_function(fn, library_sliding_window_mask, random_mask_inputs, trials=8)
+    check_function(fn, library_sliding_window_mask, random_mask_inputs, trials=8, inputs=("num_tokens", "window"),
+                   forbidden=(attention_mask,), misconceptions=(
+                       Misconception(lambda t, w: library_sliding_window_mask(t, w + 1 if w else 0),
+                                     "each query sees one key too many: a window of 128 holds 128 keys, the "
+                                     "query's own included (positions p-127 .. p)."),
+                       Misconception(_band_without_causality, "your mask lets queries see later keys: keep it "
+                                     "causal (key position <= query position) as well as inside the window."),
+                   ))
+
+
+def _band_without_causality(num_tokens: int, window: int) -> torch.Tensor:
+    p = torch.arange(num_tokens)
+    distance = (p[:, None] - p[None, :]).abs()
+    return distance < window if window else torch.ones(num_tokens, num_tokens, dtype=torch.bool)
 
 
 def library_sink_softmax(scores: torch.Tensor, sinks: torch.Tensor) -> torch.Tensor:
@@ -80,4 +119,9 @@ def random_sink_inputs(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_sink_softmax(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """``fn(scores (H, T, S), sinks (H,))`` -> weights ``(H, T, S)``: softmax over ``[scores, sink]``, sink dropped."""
-    check_function(fn, library_sink_softmax, random_sink_inputs)
+    check_function(fn, library_sink_softmax, random_sink_inputs, inputs=("scores", "sinks"),
+                   forbidden=(attention_with_sinks,), misconceptions=(
+                       Misconception(lambda scores, sinks: scores.softmax(-1), "your rows sum to 1: the sink must "
+                                     "join the softmax's denominator (its column is dropped afterwards, so the "
+                                     "weights sum to less than 1)."),
+                   ))

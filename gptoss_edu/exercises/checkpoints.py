@@ -8,7 +8,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 from gptoss_edu.io.safetensors_io import DTYPE_NAMES, read_header
 
 _DTYPES = (torch.bfloat16, torch.float32, torch.uint8, torch.float16, torch.int64)
@@ -34,4 +34,13 @@ def library_parse_header(data: bytes) -> dict[str, tuple[str, tuple[int, ...]]]:
 
 def check_parse_header(fn) -> None:
     """Check a learner's ``parse_header(data: bytes) -> {name: (dtype, shape)}`` on random files."""
-    check_function(fn, library_parse_header, random_safetensors_bytes, trials=8, name="parse_header")
+    check_function(fn, library_parse_header, random_safetensors_bytes, trials=8, name="parse_header",
+                   inputs=("data",), forbidden=(read_header,), misconceptions=(
+                       Misconception(_torch_dtype_names, "the dtypes should be the file's own codes (\"BF16\", "
+                                     "\"F32\", \"U8\"), exactly as written in the JSON header, not torch's names."),
+                   ))
+
+
+def _torch_dtype_names(data: bytes) -> dict[str, tuple[str, tuple[int, ...]]]:
+    names = {code: str(dtype).removeprefix("torch.") for dtype, code in DTYPE_NAMES.items()}
+    return {name: (names[code], shape) for name, (code, shape) in library_parse_header(data).items()}

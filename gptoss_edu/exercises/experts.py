@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 from gptoss_edu.model.moe import swiglu
 from gptoss_edu.model.mxfp4 import BYTES_PER_BLOCK, dequantize
 
@@ -25,7 +25,31 @@ def random_swiglu_inputs(rng: random.Random) -> tuple[torch.Tensor, float, float
 
 def check_swiglu(fn: Callable[[torch.Tensor, float, float], torch.Tensor]) -> None:
     """``fn(x, alpha, limit)``: interleaved rows (even = gate, odd = linear) -> clamped SwiGLU of half the width."""
-    check_function(fn, swiglu, random_swiglu_inputs)
+    check_function(fn, swiglu, random_swiglu_inputs, inputs=("x", "alpha", "limit"), forbidden=(swiglu,),
+                   misconceptions=(
+                       Misconception(lambda x, a, lim: swiglu(_halves_as_interleaved(x), a, lim),
+                                     "you split gate and linear into the first and second HALF; gpt-oss interleaves "
+                                     "them: even columns are the gate, odd columns the linear part."),
+                       Misconception(_without_plus_one, "the linear part is used as (linear + 1) in gpt-oss's SwiGLU."),
+                       Misconception(_gate_clamped_below, "the gate is clamped from above only (min(gate, limit)); "
+                                     "only the linear part is clamped on both sides."),
+                   ))
+
+
+def _halves_as_interleaved(x: torch.Tensor) -> torch.Tensor:
+    """Reorder ``x`` so the library, reading interleaved columns, sees the first half as gate."""
+    gate, linear = x.chunk(2, dim=-1)
+    return torch.stack([gate, linear], dim=-1).flatten(-2)  # (..., I, 2) -> (..., 2I)
+
+
+def _without_plus_one(x: torch.Tensor, alpha: float, limit: float) -> torch.Tensor:
+    gate, linear = x[..., 0::2].clamp(max=limit), x[..., 1::2].clamp(-limit, limit)
+    return gate * torch.sigmoid(alpha * gate) * linear
+
+
+def _gate_clamped_below(x: torch.Tensor, alpha: float, limit: float) -> torch.Tensor:
+    gate, linear = x[..., 0::2].clamp(-limit, limit), x[..., 1::2].clamp(-limit, limit)
+    return gate * torch.sigmoid(alpha * gate) * (linear + 1)
 
 
 def library_decode_block(block: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -42,4 +66,12 @@ def random_block(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_decode_block(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """``fn(block, scale)`` -> the 32 float32 values of one MXFP4 block (low nibble = even element)."""
-    check_function(fn, library_decode_block, random_block, trials=10, atol=0, rtol=0)
+    check_function(fn, library_decode_block, random_block, trials=10, atol=0, rtol=0, inputs=("block", "scale"),
+                   forbidden=(dequantize,), misconceptions=(
+                       Misconception(lambda b, s: library_decode_block(((b & 0x0F) << 4) | (b >> 4), s),
+                                     "the two values of each byte come out swapped: the LOW nibble holds the even "
+                                     "element (b & 0x0F first, then b >> 4)."),
+                       Misconception(lambda b, s: library_decode_block(b, s) * 2.0**127,
+                                     "the scale byte is an exponent with bias 127: the factor is 2**(byte - 127), "
+                                     "not 2**byte."),
+                   ))

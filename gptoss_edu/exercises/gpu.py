@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 
 
 def _partial(generator: torch.Generator, heads: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -27,4 +27,13 @@ def check_merge_partials(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, tor
     """Check ``fn(max_a, sum_a, acc_a, max_b, sum_b, acc_b) -> (max, sum, acc)`` against the kernels' reference."""
     from gptoss_edu.kernels.attention import merge_partials
 
-    check_function(fn, merge_partials, random_partials, trials=8, atol=1e-9, rtol=1e-9, name="merge_partials")
+    check_function(fn, merge_partials, random_partials, trials=8, atol=1e-9, rtol=1e-9, name="merge_partials",
+                   inputs=("max_a", "sum_a", "acc_a", "max_b", "sum_b", "acc_b"), outputs=("max", "sum", "acc"),
+                   forbidden=(merge_partials,), misconceptions=(
+                       Misconception(_add_without_rescaling, "you added the two sums as they are: each was computed "
+                                     "against its own maximum, so first rescale each by exp(its max - the new max)."),
+                   ))
+
+
+def _add_without_rescaling(max_a, sum_a, acc_a, max_b, sum_b, acc_b):
+    return torch.maximum(max_a, max_b), sum_a + sum_b, acc_a + acc_b

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 from gptoss_edu.harmony import Message, Role, load_harmony_encoding
 from gptoss_edu.harmony.typescript import property_lines
 
@@ -36,7 +36,19 @@ def random_header_parts(rng: random.Random) -> tuple[str, str | None, str | None
 
 def check_render_header(fn: Callable[[str, str | None, str | None, str | None], str]) -> None:
     """Check ``fn(role, channel, recipient, content_type)`` writes the header text as the library renders it."""
-    check_function(fn, header_text, random_header_parts, trials=12, name="render_header")
+    check_function(fn, header_text, random_header_parts, trials=12, name="render_header",
+                   inputs=("role", "channel", "recipient", "content_type"), misconceptions=(
+                       Misconception(_channel_before_recipient, "the recipient comes right after the role "
+                                     "(`<|start|>assistant to=python<|channel|>...`), before the channel."),
+                   ))
+
+
+def _channel_before_recipient(role: str, channel: str | None, recipient: str | None, content_type: str | None) -> str:
+    text = "<|start|>" + role
+    text += f"<|channel|>{channel}" if channel else ""
+    text += f" to={recipient}" if recipient else ""
+    text += f" {content_type}" if content_type else ""
+    return text + "<|message|>"
 
 
 def top_level_property(name: str, schema: dict, required: bool) -> str:
@@ -63,4 +75,9 @@ def random_field(rng: random.Random) -> tuple[str, dict, bool]:
 
 def check_property_to_typescript(fn: Callable[[str, dict, bool], str]) -> None:
     """Check ``fn(name, schema, required)`` writes the property's TypeScript line(s) as the library does."""
-    check_function(fn, top_level_property, random_field, trials=20, name="property_to_typescript")
+    check_function(fn, top_level_property, random_field, trials=20, name="property_to_typescript",
+                   inputs=("name", "schema", "required"), forbidden=(property_lines,), misconceptions=(
+                       Misconception(lambda name, schema, required: top_level_property(name, schema, not required),
+                                     "the `?` is the wrong way round: an OPTIONAL property is written `name?: type`, "
+                                     "a required one `name: type`."),
+                   ))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from gptoss_edu.config import TINY
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 from gptoss_edu.model.generation import generate
 from gptoss_edu.model.random_weights import random_state_dict
 from gptoss_edu.model.transformer import Transformer
@@ -40,4 +40,10 @@ def random_prompt(rng: random.Random) -> tuple[Transformer, list[int], int]:
 def check_greedy_decode(fn: Callable[[Transformer, list[int], int], list[int]]) -> None:
     """``fn(model, prompt_ids, max_new_tokens)`` -> exactly ``max_new_tokens`` greedy token ids (a list of int)."""
     with torch.inference_mode():
-        check_function(fn, library_greedy_decode, random_prompt, trials=4)
+        check_function(fn, library_greedy_decode, random_prompt, trials=4, inputs=("model", "prompt_ids", "max_new_tokens"),
+                       forbidden=(generate,), misconceptions=(
+                           Misconception(lambda m, p, n: list(p) + library_greedy_decode(m, p, n),
+                                         "you returned the prompt too: return only the new tokens."),
+                           Misconception(lambda m, p, n: library_greedy_decode(m, p, n + 1),
+                                         "one token too many: stop after exactly max_new_tokens."),
+                       ))

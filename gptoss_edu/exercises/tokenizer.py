@@ -5,10 +5,12 @@ merges compete, which is where hand-written BPE usually goes wrong.
 """
 from __future__ import annotations
 
+import inspect
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping
 
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import Misconception, check_function
 from gptoss_edu.tokenizer import bpe_merge, count_pairs, merge_pair
 
 
@@ -19,11 +21,19 @@ def _random_ids(rng: random.Random) -> list[int]:
 def check_count_pairs(fn: Callable[[list[int]], Mapping[tuple[int, int], int]]) -> None:
     """Check ``fn(ids)`` returns ``{(a, b): number of times b follows a}``, as ``count_pairs`` does."""
 
+    learner = inspect.unwrap(fn)
+
     def as_dict(ids: list[int]) -> object:
-        counts = fn(ids)
+        counts = learner(ids)
         return dict(counts) if isinstance(counts, Mapping) else counts  # a Counter is fine too
 
-    check_function(as_dict, count_pairs, lambda rng: (_random_ids(rng),), trials=20, name=fn.__name__)
+    check_function(as_dict, count_pairs, lambda rng: (_random_ids(rng),), trials=20, name=fn.__name__,
+                   inputs=("ids",), forbidden=(count_pairs,), misconceptions=(
+                       Misconception(lambda ids: dict.fromkeys(zip(ids, ids[1:]), 1),
+                                     "every count is 1: count how often each pair occurs, not only whether it does."),
+                       Misconception(lambda ids: dict(Counter(zip(ids[:-2], ids[1:-1]))),
+                                     "the last pair is missing: the pairs of n ids run up to (ids[n-2], ids[n-1])."),
+                   ))
 
 
 def check_merge_pair(fn: Callable[[list[int], tuple[int, int], int], list[int]]) -> None:
@@ -34,7 +44,32 @@ def check_merge_pair(fn: Callable[[list[int], tuple[int, int], int], list[int]])
         pair = (rng.randrange(4), rng.randrange(4))
         return ids, pair, 4
 
-    check_function(fn, merge_pair, make_inputs, trials=30)
+    check_function(fn, merge_pair, make_inputs, trials=30, inputs=("ids", "pair", "new_id"), forbidden=(merge_pair,),
+                   misconceptions=(Misconception(_merge_overlapping, _OVERLAP_HINT),
+                                   Misconception(_merge_first_only, "only the first occurrence was replaced: "
+                                                 "replace every occurrence, scanning left to right.")))
+
+
+_OVERLAP_HINT = ("after a merge you moved on by one id instead of two, so the pair's second id was used again: "
+                 "in [3, 3, 3] the pair (3, 3) merges once, giving [4, 3].")
+
+
+def _merge_overlapping(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    merged, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            merged.append(new_id)
+        else:
+            merged.append(ids[i])
+        i += 1
+    return merged
+
+
+def _merge_first_only(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    for i in range(len(ids) - 1):
+        if (ids[i], ids[i + 1]) == pair:
+            return ids[:i] + [new_id] + ids[i + 2 :]
+    return list(ids)
 
 
 def random_vocabulary(rng: random.Random, n_merges: int = 40) -> dict[bytes, int]:
@@ -59,4 +94,17 @@ def check_encode_chunk(fn: Callable[[bytes, dict[bytes, int]], list[int]]) -> No
         chunk = "".join(rng.choice("abc") for _ in range(rng.randint(2, 12))).encode()
         return chunk, random_vocabulary(rng)
 
-    check_function(fn, bpe_merge, make_inputs, trials=30)
+    check_function(fn, bpe_merge, make_inputs, trials=30, inputs=("chunk", "ranks"), forbidden=(bpe_merge,),
+                   misconceptions=(Misconception(_merge_left_to_right, "you merged the leftmost mergeable pair; BPE "
+                                                 "merges the pair of LOWEST RANK first, wherever it is."),))
+
+
+def _merge_left_to_right(chunk: bytes, ranks: dict[bytes, int]) -> list[int]:
+    parts = [bytes([b]) for b in chunk]
+    while True:
+        for i in range(len(parts) - 1):
+            if parts[i] + parts[i + 1] in ranks:
+                parts[i : i + 2] = [parts[i] + parts[i + 1]]
+                break
+        else:
+            return [ranks[p] for p in parts]
