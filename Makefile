@@ -9,7 +9,7 @@ else
 endif
 STAMP := .cache/installed-$(shell $(PYTHON) -c "import hashlib;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 
-.PHONY: install lab test student-edition clean
+.PHONY: install lab solutions test student-edition reset clean
 
 $(STAMP): pyproject.toml
 	@if [ "$(PY)" = "$(VENV)/bin/python" ] && [ ! -x "$(VENV)/bin/python" ]; then \
@@ -20,8 +20,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-lab: install
+# Learners work in student-edition/: the notebooks with the solutions taken out. A learner's copy is
+# never overwritten (new course notebooks are added); `make solutions` opens the worked notebooks.
+lab: student-edition
+	$(PY) -m jupyter lab student-edition/
+
+solutions: install
 	$(PY) -m jupyter lab notebooks/
+
+# make reset NOTEBOOK=03_attention : a fresh student copy of one notebook; the learner's copy is kept in student-edition/.backup/
+reset: install
+	@test -n "$(NOTEBOOK)" || { echo "usage: make reset NOTEBOOK=03_attention"; exit 2; }
+	$(PY) -m gptoss_edu.exercises.student_edition --reset notebooks/$(basename $(NOTEBOOK)).ipynb student-edition/
 
 test: install
 	$(PY) -m pytest
@@ -29,5 +39,6 @@ test: install
 student-edition: install
 	$(PY) -m gptoss_edu.exercises.student_edition notebooks/ student-edition/
 
+# Build and test leftovers only: learners' work in student-edition/ is never deleted here.
 clean:
-	rm -rf .cache test-artifacts student-edition .pytest_cache
+	rm -rf .cache test-artifacts .pytest_cache

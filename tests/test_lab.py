@@ -1,4 +1,4 @@
-"""The README's lab command, verbatim: `make lab` starts JupyterLab on notebooks/ and it answers."""
+"""The README's lab command, verbatim: `make lab` starts JupyterLab on the student edition and it answers."""
 from __future__ import annotations
 
 import json
@@ -39,6 +39,9 @@ def test_make_lab_serves_the_notebooks(tmp_path):
         names = {item["name"] for item in contents["content"]}
         assert any(name.endswith(".ipynb") for name in names), names
         assert "00_welcome.ipynb" in names
+        router = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/04_router.ipynb?token={token}"))
+        sources = "".join(cell["source"] for cell in router["content"]["cells"])
+        assert "YOUR CODE HERE" in sources, "make lab should open the student edition, not the solutions"
         status = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/lab/api/settings?token={token}"))
         assert status  # the JupyterLab extension (not only the bare server) answers
     finally:

@@ -3,8 +3,9 @@
 Exercise cells are tagged ``solution`` and hold a working answer, so CI can run every
 notebook end to end. The student edition keeps each top-level function of such a cell
 (decorators, signature, docstring) and the cell's imports, and replaces every body with
-``# YOUR CODE HERE`` and ``raise NotImplementedError``; a solution cell without functions
-becomes those two lines alone. The checker cell that follows then tells the learner their
+``# YOUR CODE HERE`` and ``raise NotImplementedError``; a solution cell of plain assignments
+(a quiz's answers) keeps its names set to ``None``, and any other cell without functions becomes
+the two stub lines alone. The checker cell that follows then tells the learner their
 function is "not written yet". All other cells are copied unchanged, outputs and execution
 counts are cleared, and the result is validated against the nbformat schema.
 
@@ -12,6 +13,9 @@ Usage::
 
     python -m gptoss_edu.exercises.student_edition notebooks/ out/          # every notebook in a folder
     python -m gptoss_edu.exercises.student_edition notebooks/03_attention.ipynb out/03.ipynb
+    python -m gptoss_edu.exercises.student_edition --reset notebooks/03_attention.ipynb out/   # a fresh copy
+
+From the command line a learner's existing copy is kept (``--reset`` moves it to ``.backup/``).
 """
 from __future__ import annotations
 
@@ -19,12 +23,14 @@ import argparse
 import ast
 import copy
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 
 SOLUTION_TAG = "solution"
 STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError")
+ANSWER_MARK = "# YOUR ANSWER HERE"
 REMOVED_TEXT = "*The worked solution is left out of the student edition.*"
 
 
@@ -51,6 +57,8 @@ def stub_solution(source: str, where: str = "solution cell") -> str:
         raise StudentEditionError(f"{where} does not parse as Python (line {e.lineno}: {e.msg})") from None
     lines = source.splitlines()
     definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    if not definitions and tree.body and all(isinstance(n, ast.Assign) for n in tree.body):
+        return "\n".join(f"{ast.unparse(t)} = None  {ANSWER_MARK}" for n in tree.body for t in n.targets)
     if not definitions:
         return "\n".join(STUB_LINES)
     comments = [line for line in lines[: _first_line(tree.body[0]) - 1] if line.lstrip().startswith("#")]
@@ -136,12 +144,17 @@ def student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbfor
     return student
 
 
-def write_student_edition(source: str | Path, destination: str | Path) -> list[Path]:
+def write_student_edition(source: str | Path, destination: str | Path, existing: str = "overwrite") -> list[Path]:
     """Write the student edition of one notebook, or of every ``*.ipynb`` in a folder.
 
     A folder goes to a folder (created if needed). A notebook goes to ``destination`` when that
-    ends in ``.ipynb``, otherwise into the folder ``destination``. Returns the paths written.
+    ends in ``.ipynb``, otherwise into the folder ``destination``. A student notebook already
+    there is a learner's work: ``existing="keep"`` leaves it alone, ``"backup"`` moves it into
+    ``.backup/`` beside it (with the time in its name) before writing a fresh one, and
+    ``"overwrite"`` replaces it. Returns the paths written.
     """
+    if existing not in ("keep", "backup", "overwrite"):
+        raise StudentEditionError(f"existing must be 'keep', 'backup' or 'overwrite', not {existing!r}")
     source, destination = Path(source), Path(destination)
     if not source.exists():
         raise StudentEditionError(f"no such notebook or folder: {source}")
@@ -163,10 +176,22 @@ def write_student_edition(source: str | Path, destination: str | Path) -> list[P
         except Exception as e:  # nbformat raises several kinds of errors for a broken file
             raise StudentEditionError(f"{src} is not a readable notebook: {e}") from None
         student = student_notebook(nb, name=str(src))
+        if dst.exists() and existing == "keep":
+            continue
+        if dst.exists() and existing == "backup":
+            _back_up(dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(student, dst)
         written.append(dst)
     return written
+
+
+def _back_up(path: Path) -> Path:
+    """Move a learner's notebook into ``.backup/`` beside it, under a name with the time; return where."""
+    backup = path.parent / ".backup" / f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"
+    backup.parent.mkdir(exist_ok=True)
+    path.rename(backup)
+    return backup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("source", help="a notebook, or a folder of notebooks")
     parser.add_argument("destination", help="output notebook, or output folder")
+    parser.add_argument("--reset", action="store_true",
+                        help="replace existing student notebooks with fresh ones (the old ones go to .backup/)")
     args = parser.parse_args(argv)
     try:
-        written = write_student_edition(args.source, args.destination)
+        written = write_student_edition(args.source, args.destination, "backup" if args.reset else "keep")
     except StudentEditionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
