@@ -93,6 +93,7 @@ def _configure(group: DirectCgroup, settings: dict[str, int]) -> DirectCgroup | 
     """Create the directories and write the limits (files a kernel lacks, like v1 swap accounting, are skipped)."""
     try:
         for directory in group.directories:
+            _remove_stale(directory.parent)
             directory.mkdir()
     except OSError:
         group.remove()
@@ -108,6 +109,15 @@ def _configure(group: DirectCgroup, settings: dict[str, int]) -> DirectCgroup | 
                     group.remove()
                     return None
     return group
+
+
+def _remove_stale(parent: Path) -> None:
+    """Delete empty cgroups left by a parent process that died mid-call (their name holds its pid)."""
+    for stale in parent.glob("gptoss-python-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and not _pids(stale):
+            with contextlib.suppress(OSError):
+                stale.rmdir()
 
 
 def _own_cgroup_dir(controller: str, needs: set[str]) -> Path | None:

@@ -153,12 +153,13 @@ class PythonSandbox:
         stream_bytes = max(16 * limits.output_chars, 1 << 16)
         out, err = Capture(stream_bytes), Capture(stream_bytes, 0 if call.report_fd is not None else _REPORT_BYTES)
         report = Capture(_REPORT_BYTES)
+        report_on_stderr = call.report_fd is None
         try:
             stdin = os.dup(call.process.stdin.fileno())
             call.process.stdin.close()
             feed(stdin, code.encode("utf-8", errors="replace"))
             streams = {call.process.stdout.fileno(): out, call.process.stderr.fileno(): err}
-            if call.report_fd is not None:
+            if not report_on_stderr:
                 streams[call.report_fd] = report
             deadline = started + limits.timeout_s
             timed_out = not collect(streams, deadline) or not _exited(call, deadline)
@@ -166,19 +167,18 @@ class PythonSandbox:
             call.finish()
             call.process.stdout.close()
             call.process.stderr.close()
-        return self._result(call, out, err, report, timed_out, time.monotonic() - started)
+        if report_on_stderr:  # Docker: the runner's report ends stderr
+            before, payload = split_report(err.data())
+            stderr = before.decode("utf-8", errors="replace")
+        else:
+            payload, stderr = split_report(report.data())[1], err.text()
+        return self._result(call, out.text(), stderr, _parse_report(payload), timed_out, time.monotonic() - started)
 
-    def _result(self, call: Call, out: Capture, err: Capture, report: Capture, timed_out: bool,
+    def _result(self, call: Call, stdout: str, stderr: str, fields: dict, timed_out: bool,
                 elapsed: float) -> ExecutionResult:
-        """Assemble the result from what the parent measured and the child's (untrusted) text."""
-        if call.report_fd is None and report.data() == b"":  # Docker: the report ends stderr
-            before, tail = split_report(err.data())
-            err, report = Capture(len(before)), Capture(_REPORT_BYTES)
-            err.add(before)
-            report.add(tail or b"")
-        fields = _parse_report(report.data())
+        """Assemble the result from what the parent measured and the child's (untrusted) text ``fields``."""
         returncode = _returncode(call.process.returncode, self.backend)
-        oom_killed = call.oom_killed()
+        oom_killed = call.oom_killed
         if timed_out:
             error = f"TimeoutError: execution exceeded {self.limits.timeout_s:g} s and was killed"
         elif returncode != 0 and not fields["error"]:
@@ -186,7 +186,7 @@ class PythonSandbox:
         else:
             error = fields["error"]
         return ExecutionResult(
-            stdout=out.text(), stderr=err.text(), value=fields["value"], error=error, timed_out=timed_out,
+            stdout=stdout, stderr=stderr, value=fields["value"], error=error, timed_out=timed_out,
             returncode=returncode, network=self.backend.network, refused_limits=fields["refused_limits"],
             backend=self.backend.name, limits=call.limits_text, elapsed_s=elapsed, oom_killed=oom_killed,
         )
@@ -231,9 +231,8 @@ def _exited(call: Call, deadline: float) -> bool:
         return False
 
 
-def _parse_report(data: bytes) -> dict:
+def _parse_report(report: bytes | None) -> dict:
     """The runner's value, error and refused limits, accepted only as the types they must have."""
-    _, report = split_report(data)
     fields: dict = {"value": None, "error": None, "refused_limits": []}
     try:
         decoded = json.loads(report) if report else {}

@@ -59,12 +59,15 @@ class Call:
     report_fd: int | None  # None: the runner's report arrives at the end of stderr
     limits_text: str
     end_all: list[Callable[[], None]] = field(default_factory=list)
-    oom_killed: Callable[[], bool | None] = lambda: None
+    read_oom: Callable[[], bool | None] = lambda: None
+    oom_killed: bool | None = None  # measured by finish(), before the cgroup goes
 
     def finish(self) -> None:
         """Kill every process the call started (timeout or not) and release what it held; idempotent."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        if self.end_all:
+            self.oom_killed = self.read_oom()
         for step in self.end_all:
             step()
         self.end_all = []
@@ -137,7 +140,7 @@ class Bubblewrap:
             call.end_all.append(lambda: _kill_and_wait(first))
         if group is not None:
             call.end_all.append(group.remove)
-            call.oom_killed = group.oom_killed
+            call.read_oom = group.oom_killed
         return call
 
 
@@ -314,7 +317,7 @@ class Unisolated:
         call = Call(process, report_read, limits_text, end_all=[lambda: shutil.rmtree(workdir, ignore_errors=True)])
         if group is not None:
             call.end_all.insert(0, group.remove)
-            call.oom_killed = group.oom_killed
+            call.read_oom = group.oom_killed
         return call
 
 
