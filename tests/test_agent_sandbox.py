@@ -156,7 +156,8 @@ def test_docker_command_keeps_the_container_closed():
     joined = " ".join(command)
     for expected in ("run --rm -i --name gptoss-python-test", "--network none", f"--memory {256 << 20}",
                      f"--memory-swap {256 << 20}", "--pids-limit 16", "--read-only", "--cap-drop ALL",
-                     "--security-opt no-new-privileges", "--user 65534:65534", f"/sandbox:rw,size={8 << 20}"):
+                     "--security-opt no-new-privileges", "--user 65534:65534", f"/sandbox:rw,size={8 << 20}",
+                     f"--shm-size {8 << 20}"):
         assert expected in joined
     assert command[command.index("python:3.11-slim") + 1:][:4] == ["python", "-I", "-c", "RUNNER"]
 

@@ -165,6 +165,25 @@ def test_parent_environment_cannot_be_read(backend, monkeypatch):
     assert token not in everything(run(backend, code))
 
 
+def test_kernel_settings_are_out_of_reach(backend):
+    """Opened for writing only, never written: a failure must not change the machine running the tests."""
+    code = ("import os\nfor path in ['/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches', '/proc/sysrq-trigger',\n"
+            "             '/proc/sys/kernel/hostname', '/sys/kernel/mm/transparent_hugepage/enabled']:\n"
+            "    try:\n        os.close(os.open(path, os.O_WRONLY))\n        print('WRITABLE', path)\n"
+            "    except OSError as error:\n        print('refused', path, error.strerror)")
+    result = run(backend, code)
+    assert "WRITABLE" not in result.stdout and result.stdout.count("refused") == 5
+
+
+def test_scratch_space_is_capped(backend):
+    code = ("import os\nfor folder in ('.', '/tmp', '/dev/shm'):\n    try:\n        for i in range(64):\n"
+            "            with open(os.path.join(folder, f'fill{i}'), 'wb') as handle:\n"
+            "                handle.write(b'0' * (1 << 20))\n        print('filled', folder)\n"
+            "    except OSError as error:\n        print('capped', folder, error.strerror)")
+    result = run(backend, code, file_bytes=2 << 20, disk_bytes=8 << 20)
+    assert "filled" not in result.stdout
+
+
 # --- the parent stays alive, answers in time, and keeps its memory -------------------------------------------
 
 def test_the_parent_cannot_be_killed(backend):

@@ -100,7 +100,9 @@ def _limiter(limits: Limits, command: list[str]) -> tuple[list[str], str, cgroup
     group = cgroups.DirectCgroup.create(*total)
     if group is not None:
         return group.wrap(command), group.describe(*total), group
-    per_process = f"per process: {limits.memory_bytes >> 20} MiB address space, {limits.max_processes} processes"
+    processes = ("process count NOT capped: the kernel exempts host root from RLIMIT_NPROC" if os.geteuid() == 0
+                 else f"{limits.max_processes} processes")
+    per_process = f"per process: {limits.memory_bytes >> 20} MiB address space; {processes}"
     return command, f"rlimits only ({per_process}; no cgroup available)", None
 
 
@@ -160,7 +162,11 @@ def bubblewrap_command(info_fd: int, etc_fds: list[int], disk_bytes: int) -> lis
                 "--ro-bind-data", str(etc_fds[1]), "/etc/group"]
     if os.path.exists("/etc/ld.so.cache"):
         command += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    command += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk_bytes), "--tmpfs", "/tmp",
+    # /proc and /dev read-only: run by root, the sandbox's uid maps to host uid 0, which the kernel lets write
+    # global sysctls (/proc/sys) and /proc/sysrq-trigger whatever the capabilities; bubblewrap only covers
+    # what looks writable. The writable places are size-capped tmpfs mounts.
+    command += ["--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev", "--size", str(disk_bytes), "--tmpfs",
+                "/dev/shm", "--remount-ro", "/dev", "--size", str(disk_bytes), "--tmpfs", "/tmp",
                 "--size", str(disk_bytes), "--tmpfs", WORKDIR, "--chdir", WORKDIR, "--clearenv"]
     for key, value in {"PATH": "/usr/bin:/bin", "HOME": WORKDIR, "TMPDIR": WORKDIR, "LANG": "C.UTF-8",
                        **_THREAD_ENV}.items():
@@ -258,7 +264,8 @@ class Docker:
         memory = str(limits.memory_bytes)
         return ["docker", "run", "--rm", "-i", "--name", name, "--network", "none", "--memory", memory,
                 "--memory-swap", memory, "--pids-limit", str(limits.max_processes), "--read-only",
-                "--tmpfs", f"{WORKDIR}:rw,size={limits.disk_bytes},mode=1777", "--workdir", WORKDIR,
+                "--tmpfs", f"{WORKDIR}:rw,size={limits.disk_bytes},mode=1777", "--shm-size", str(limits.disk_bytes),
+                "--workdir", WORKDIR,
                 "--user", "65534:65534", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                 "--env", f"HOME={WORKDIR}", *(arg for key, value in _THREAD_ENV.items() for arg in ("--env", f"{key}={value}")),
                 self.image, "python", *runner_argv(runner, 2, limits, cpu_seconds, file_bytes)]
