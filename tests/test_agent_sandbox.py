@@ -191,3 +191,12 @@ def test_docker_backend_plumbing_with_a_fake_client(tmp_path, monkeypatch):
     finally:
         sandbox_backends._docker_probe.cache_clear()
     assert (result.stdout, result.stderr, result.value, result.backend) == ("out\n", "err\n", "42", "docker")
+
+
+def test_systemd_scope_command_sets_the_totals():
+    """Built for desktop Linux (a systemd user session); this machine may not have one, so only the command is checked."""
+    from gptoss_edu.agent.cgroups import systemd_scope
+
+    command = systemd_scope(["bwrap", "python"], 256 << 20, 20)
+    assert command[:4] == ["systemd-run", "--user", "--scope", "--quiet"] and command[-3:] == ["--", "bwrap", "python"]
+    assert {f"--property=MemoryMax={256 << 20}", "--property=MemorySwapMax=0", "--property=TasksMax=20"} <= set(command)

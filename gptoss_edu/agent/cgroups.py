@@ -2,7 +2,7 @@
 
 Per-process limits (``RLIMIT_AS``) do not bound the total: four forked children may each use
 the full cap. A control group does: every process the call starts is charged to it, its
-``tmpfs`` files included. Three ways to get one, tried in this order by the bubblewrap backend:
+``tmpfs`` files included. Three ways to get one, tried in this order by the bubblewrap (and unisolated) backends:
 
 1. ``systemd-run --user --scope -p MemoryMax=... -p TasksMax=...``: cgroup v2 delegated to an
    ordinary user by systemd (a desktop Linux session); the command runs inside the new scope.

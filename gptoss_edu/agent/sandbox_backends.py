@@ -94,7 +94,7 @@ def _popen(command: list[str], pass_fds: tuple[int, ...] = (), env: dict[str, st
 
 def _limiter(limits: Limits, command: list[str]) -> tuple[list[str], str, cgroups.DirectCgroup | None]:
     """``command`` inside a total memory/process limit where one can be had, and a description of it."""
-    total = (limits.memory_bytes, limits.max_processes + 2)  # + bubblewrap's two own processes
+    total = (limits.memory_bytes, limits.max_processes + 2)  # + the sandbox's own (bwrap and its init)
     if cgroups.systemd_scope_works():
         return cgroups.systemd_scope(command, *total), cgroups.describe_systemd(*total), None
     group = cgroups.DirectCgroup.create(*total)
@@ -132,6 +132,12 @@ class Bubblewrap:
         command, limits_text, group = _limiter(limits, command)
         try:
             process = _popen(command, pass_fds=(report_write, info_write, *etc))
+        except OSError:
+            os.close(report_read)
+            os.close(info_read)
+            if group is not None:
+                group.remove()
+            raise
         finally:
             for fd in (report_write, info_write, *etc):
                 os.close(fd)
@@ -319,6 +325,12 @@ class Unisolated:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "LANG": "C.UTF-8", **_THREAD_ENV}
         try:
             process = _popen(command, pass_fds=(report_write,), env=env, cwd=workdir)
+        except OSError:
+            os.close(report_read)
+            shutil.rmtree(workdir, ignore_errors=True)
+            if group is not None:
+                group.remove()
+            raise
         finally:
             os.close(report_write)
         call = Call(process, report_read, limits_text, end_all=[lambda: shutil.rmtree(workdir, ignore_errors=True)])
