@@ -138,6 +138,19 @@ def test_without_a_sandbox_model_code_is_refused(monkeypatch):
     assert set(available_backends()) == {"bubblewrap", "docker"}
 
 
+def test_in_the_agent_loop_the_refusal_reaches_the_model(monkeypatch):
+    from gptoss_edu.agent import AgentLoop, RecordedCompletions, build_conversation
+
+    monkeypatch.setattr(Bubblewrap, "unavailable_reason", lambda self: "bwrap is not installed")
+    monkeypatch.setattr(Docker, "unavailable_reason", lambda self: "no Docker daemon is reachable")
+    tools = [PythonSandbox()]
+    model = RecordedCompletions(["<|channel|>analysis to=python<|message|>print(1)<|call|>",
+                                 "<|channel|>final<|message|>no sandbox<|return|>"])
+    result = AgentLoop(model, tools).run(build_conversation("compute", tools))
+    answer = result.steps[0].tool_messages[0].text()
+    assert answer.startswith("Error: python failed with SandboxUnavailable: refusing to run model code")
+
+
 def test_unisolated_runs_only_when_named_and_warns_once():
     with pytest.warns(UnisolatedWarning, match="NO isolation"):
         sandbox = PythonSandbox(SandboxLimits(timeout_s=5), backend="unisolated")
