@@ -14,7 +14,8 @@ last expression and the formatted error. Status, timing and limits are measured 
 The per-process limits set here (hard limits: the code cannot raise them again) are:
 address space (``RLIMIT_AS``, so big allocations raise ``MemoryError``), CPU seconds, size of
 any file written, no core dumps, and the number of processes (``RLIMIT_NPROC``, which the
-kernel counts per user namespace, so inside a fresh one it counts this call's processes).
+kernel counts per user namespace, so inside a fresh one it counts this call's processes; it
+ignores the limit when the sandbox's uid maps to host root, which is why a cgroup is preferred).
 """
 from __future__ import annotations
 
