@@ -175,6 +175,14 @@ def test_kernel_settings_are_out_of_reach(backend):
     assert "WRITABLE" not in result.stdout and result.stdout.count("refused") == 5
 
 
+def test_no_way_to_new_privileges_through_namespaces(backend):
+    """A fresh user namespace would hand the code every capability inside it: refused, as is setns."""
+    code = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "print('unshare', libc.unshare(0x10000000), libc.unshare(0x10000000 | 0x40000000), libc.unshare(0x20000))\n"
+            "print('setns', libc.setns(0, 0))")
+    assert run(backend, code).stdout == "unshare -1 -1 -1\nsetns -1\n"
+
+
 def test_scratch_space_is_capped(backend):
     code = ("import os\nfor folder in ('.', '/tmp', '/dev/shm'):\n    try:\n        for i in range(64):\n"
             "            with open(os.path.join(folder, f'fill{i}'), 'wb') as handle:\n"
