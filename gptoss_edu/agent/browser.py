@@ -11,26 +11,30 @@ It follows the contract harmony's browser section states to the model (rendered 
   ``id`` scrolls the current page to ``loc``;
 * ``find(pattern)`` lists exact (case-insensitive) matches as links into the page.
 
-Markdown links ``[text](target)`` in documents become browser links; long lines are
-wrapped so line citations stay precise. :func:`parse_citations` and
+Markdown links ``[text](target)`` in documents become browser links (found by a pattern that
+cannot backtrack across brackets, so hostile documents cost linear time); long lines are
+wrapped so line citations stay precise. Nothing the model sends is echoed unbounded: string
+arguments are limited to :data:`MAX_ARGUMENT_CHARS`, and queries, patterns and snippets shown
+in a display are clipped. :func:`parse_citations` and
 :meth:`Browser.quote` turn an answer's citations back into the cited lines.
 """
 from __future__ import annotations
 
 import copy
-import json
 import re
-import textwrap
 from dataclasses import dataclass, field
 
 from gptoss_edu.agent.corpus import Corpus, Document
 from gptoss_edu.agent.functions import ToolCallError
-from gptoss_edu.agent.validate import ArgumentError, check_arguments
+from gptoss_edu.agent.validate import ArgumentError, check_arguments, decode_arguments
 from gptoss_edu.harmony import DeveloperContent, SystemContent, ToolNamespaceConfig
 
 CITATION = re.compile(r"【(\d+)†L(\d+)(?:-L(\d+))?】")
-_MARKDOWN_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+_MARKDOWN_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^()\s]+)\)")  # no class can run past the next bracket
 _WRAP = 100
+MAX_ARGUMENT_CHARS = 2000
+_ECHO_CHARS = 100
+_SNIPPET_CHARS = 300
 
 
 
@@ -65,6 +69,11 @@ def parse_citations(text: str) -> list[Citation]:
     return [Citation(int(cursor), int(start), int(end or start)) for cursor, start, end in CITATION.findall(text)]
 
 
+def clip(text: str, limit: int = _ECHO_CHARS) -> str:
+    """``text`` shortened to ``limit`` characters with an ellipsis, for echoing model input or long lines."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Link:
     """Where a link points: a url and the line to position the viewport at (-1: default)."""
@@ -96,10 +105,23 @@ def document_page(document: Document, view_source: bool = False) -> Page:
 
 
 def wrap_lines(text: str, width: int = _WRAP) -> list[str]:
-    """Split into lines, wrapping any longer than ``width`` at word boundaries (blank lines kept)."""
+    """Split into lines, wrapping any longer than ``width`` at spaces (blank lines and indentation kept).
+
+    Greedy and linear in the length of the line; a word longer than ``width`` gets a line of its own.
+    """
     lines: list[str] = []
     for line in text.splitlines():
-        lines += textwrap.wrap(line, width, break_long_words=False, replace_whitespace=False) or [""]
+        if len(line) <= width:
+            lines.append(line.rstrip())
+            continue
+        current = line[:len(line) - len(line.lstrip())]  # the first line keeps its indentation
+        for word in line.split():
+            if current.strip() and len(current) + 1 + len(word) > width:
+                lines.append(current)
+                current = word
+            else:
+                current = f"{current} {word}" if current.strip() else current + word
+        lines.append(current)
     return lines
 
 
@@ -123,10 +145,14 @@ class Browser:
         if name not in schemas:
             raise ToolCallError(f"unknown function browser.{name}; available: browser.search, browser.open, browser.find")
         try:
-            arguments = json.loads(payload) if payload.strip() else {}
+            arguments = decode_arguments(payload)
             check_arguments(arguments, schemas[name])
         except (ValueError, ArgumentError) as error:
             raise ToolCallError(f"invalid arguments for browser.{name}: {error}") from error
+        for key, value in arguments.items():
+            if isinstance(value, str) and len(value) > MAX_ARGUMENT_CHARS:
+                raise ToolCallError(f"invalid arguments for browser.{name}: {key} is {len(value)} characters long "
+                                    f"(at most {MAX_ARGUMENT_CHARS})")
         whole = {key: int(value) if isinstance(value, float) else value for key, value in arguments.items()}
         return getattr(self, name)(**whole)
 
@@ -135,11 +161,12 @@ class Browser:
         hits = self.corpus.search(query, topn)
         lines, links = [], []
         for hit in hits:
-            lines += [f"* 【{len(links)}†{hit.document.title}†{hit.document.url}】", f"  {hit.snippet}"]
+            lines += [f"* 【{len(links)}†{clip(hit.document.title)}†{hit.document.url}】",
+                      f"  {clip(hit.snippet, _SNIPPET_CHARS)}"]
             links.append(Link(hit.document.url))
         if not hits:
-            lines = [f"No results for `{query}`."]
-        return self._display(Page(f"search:{query}", f"Search results for `{query}`", lines, links), 0)
+            lines = [f"No results for `{clip(query)}`."]
+        return self._display(Page(f"search:{clip(query)}", f"Search results for `{clip(query)}`", lines, links), 0)
 
     def open(self, id: int | str = -1, cursor: int = -1, loc: int = -1, num_lines: int = -1,
              view_source: bool = False, source: str | None = None) -> str:
@@ -160,11 +187,13 @@ class Browser:
         lines, links = [], []
         for number, line in enumerate(page.lines):
             if pattern.lower() in line.lower():
-                lines += [f"* 【{len(links)}†match at L{number}】", f"  {line.strip()}"]
+                lines += [f"* 【{len(links)}†match at L{number}】", f"  {clip(line.strip(), _SNIPPET_CHARS)}"]
                 links.append(Link(page.url, number))
         if not links:
-            lines = [f"No matches for `{pattern}`."]
-        return self._display(Page(f"{page.url}#find={pattern}", f"Find results for `{pattern}` in `{page.title}`", lines, links), 0)
+            lines = [f"No matches for `{clip(pattern)}`."]
+        shown = clip(pattern)
+        return self._display(Page(f"{page.url}#find={shown}", f"Find results for `{shown}` in `{clip(page.title)}`",
+                                  lines, links), 0)
 
     def quote(self, citation: Citation) -> str:
         """The lines a citation points at, joined by newlines (raises if it points outside the display)."""
@@ -207,4 +236,4 @@ class Browser:
         for page, _, _ in reversed(self.displays):
             if page.url == url:
                 return page
-        raise ToolCallError(f"no document at {url!r}; use browser.search to find one")
+        raise ToolCallError(f"no document at {clip(url)!r}; use browser.search to find one")

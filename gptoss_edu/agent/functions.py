@@ -6,7 +6,7 @@ developer message (``functions`` namespace) and answers a call
 :class:`ToolCallError` whose text goes back to the model:
 
 1. the name must be a registered function;
-2. the payload must be JSON (an empty payload means ``{}``);
+2. the payload must be JSON (an empty payload means ``{}``), of bounded length and nesting depth;
 3. the JSON must satisfy the function's schema (:func:`gptoss_edu.agent.validate.check_arguments`);
 4. the function runs on arguments converted back to the annotated Python types
    (enums, dataclasses, tuples); an exception it raises is reported, not propagated.
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Union
 
 from gptoss_edu.agent.schema import function_tool
-from gptoss_edu.agent.validate import ArgumentError, check_arguments
+from gptoss_edu.agent.validate import ArgumentError, check_arguments, decode_arguments
 from gptoss_edu.harmony import DeveloperContent, SystemContent, ToolDescription
 
 
@@ -108,11 +108,11 @@ def to_json(value: Any) -> Any:
 
 
 def _decode_arguments(name: str, payload: str) -> Any:
-    """Parse the call's payload as JSON, naming the function and the position of a syntax error."""
+    """Parse the call's payload as JSON, naming the function and the problem (syntax, length, depth)."""
     try:
-        return json.loads(payload) if payload.strip() else {}
-    except json.JSONDecodeError as error:
-        raise ToolCallError(f"arguments to functions.{name} are not valid JSON: {error}") from error
+        return decode_arguments(payload)
+    except ValueError as error:
+        raise ToolCallError(f"arguments to functions.{name} are {error}") from error
 
 
 def _union_member_for(members: tuple[Any, ...], value: Any) -> Any:

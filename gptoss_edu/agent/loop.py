@@ -15,7 +15,9 @@ One step of :meth:`AgentLoop.run`:
 
 Bad calls (unknown tool, invalid JSON, arguments that break the schema, a tool that
 raises) come back to the model as tool messages that start with ``Error:``, so it can
-try again; the step limit bounds the retries. When the final answer arrives, the
+try again; the step limit bounds the retries. Every tool answer, error or not, is cut to
+``max_tool_tokens`` tokens (:func:`truncate_to_tokens`, with a marker saying so) before it
+enters the prompt: a tool returning 20 MB must not become a 3-million-token prompt. When the final answer arrives, the
 turn's analysis messages are dropped from the history, as harmony drops chain of
 thought once a final answer follows it.
 
@@ -179,6 +181,23 @@ class AgentResult:
     final: str | None
 
 
+_CHARS_PER_TOKEN_BOUND = 16  # characters looked at per token of budget: the text is never tokenized whole
+
+
+def truncate_to_tokens(text: str, budget: int, encoding: Any) -> str:
+    """``text`` if it fits in ``budget`` tokens, else its first ``budget`` tokens and a marker saying what was cut.
+
+    Only the first ``16 * budget`` characters are tokenized, so the cost is bounded by the
+    budget, not by the size of the text. Special-token look-alikes in the text count as plain text.
+    """
+    head = text[:budget * _CHARS_PER_TOKEN_BOUND]
+    ids = encoding.encode(head, disallowed_special=())
+    if len(ids) <= budget and len(head) == len(text):
+        return text
+    kept = encoding.decode(ids[:budget]).rstrip("\ufffd") if len(ids) > budget else head
+    return f"{kept}\n[... tool output truncated to {budget} tokens: {len(text) - len(kept)} more characters not shown]"
+
+
 def tool_message(call: Message, text: str) -> Message:
     """The answer to ``call``: authored by the tool it addressed, to the assistant, on the call's channel."""
     answer = Message.from_author_and_content(Author.new(Role.TOOL, call.recipient), text).with_recipient("assistant")
@@ -216,11 +235,15 @@ def build_conversation(user: str, tools: Sequence[Tool] = (), instructions: str 
 
 
 class AgentLoop:
-    """Drive ``model`` through tool calls until a final answer or ``max_steps`` model calls."""
+    """Drive ``model`` through tool calls until a final answer or ``max_steps`` model calls.
+
+    ``max_tool_tokens`` bounds each tool answer as it enters the prompt.
+    """
 
     def __init__(self, model: CompletionModel, tools: Sequence[Tool] = (), encoding: Any = None, max_steps: int = 8,
-                 on_event: Callable[[LoopEvent], None] | None = None):
+                 on_event: Callable[[LoopEvent], None] | None = None, max_tool_tokens: int = 2048):
         self.model = model
+        self.max_tool_tokens = max_tool_tokens
         self.tools = {tool.namespace: tool for tool in tools}
         self.encoding = encoding or load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
         self.max_steps = max_steps
@@ -296,6 +319,7 @@ class AgentLoop:
                 text = f"Error: {error}"
             except Exception as error:  # a broken tool must not end the conversation
                 text = f"Error: {call.recipient} failed with {type(error).__name__}: {error}"
+        text = truncate_to_tokens(text, self.max_tool_tokens, self.encoding)
         answer = tool_message(call, text)
         self.on_event(LoopEvent("tool_result", step, answer.channel, call.recipient, text))
         return answer

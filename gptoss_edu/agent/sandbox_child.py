@@ -1,81 +1,58 @@
-"""The child side of the python tool: lock the process down, run the code, report.
+"""The child side of the python tool: set per-process limits, run the model's code, report value and error.
 
-Run as ``python -I sandbox_child.py RESULT_FILE MEMORY_BYTES CPU_SECONDS FILE_BYTES`` with
-the code on stdin, by :class:`gptoss_edu.agent.sandbox.PythonSandbox` (which also sets the
-working directory, the environment and the wall-clock timeout). Standard library only:
-this file runs before anything of the project can be trusted to import.
+The parent (:class:`gptoss_edu.agent.sandbox.PythonSandbox`) reads this file's source once and
+runs it as ``python -I -c SOURCE REPORT_FD MEMORY_BYTES CPU_SECONDS FILE_BYTES MAX_PROCESSES``
+inside the isolation backend, with the code on stdin. Standard library only: inside the
+sandbox nothing of the project is mounted.
 
-In order, before the model's code runs:
+This runner is *not* a security boundary and holds no secret: the model's code runs in the
+same process and can do anything this file does (rewrite its report, lift soft limits...). The
+boundary is the backend around the process (namespaces, cgroups, read-only mounts). The parent
+therefore reads from here only the two things the code could print anyway: the ``repr`` of the
+last expression and the formatted error. Status, timing and limits are measured by the parent.
 
-1. resource limits: address space (``RLIMIT_AS``, so big allocations raise
-   ``MemoryError``), CPU seconds (``RLIMIT_CPU``, a backstop to the parent's timeout),
-   size of any file written (``RLIMIT_FSIZE``, which also caps stdout/stderr, as those
-   are files), no core dumps;
-2. network: a fresh, empty network namespace via ``unshare(CLONE_NEWNET)``, or with a
-   new user namespace when that is what the kernel permits; inside it no interface is
-   up, so even 127.0.0.1 is unreachable;
-3. an audit hook (PEP 578) that refuses IPv4/IPv6 sockets, name lookups and starting
-   processes, in every case. It is the only network barrier when no namespace could be
-   created; it is a guard rail, not a security boundary (``ctypes`` can get around it).
-
-The code's last statement, if it is an expression, is evaluated and its ``repr``
-reported, like a notebook cell's ``Out``.
+The per-process limits set here (hard limits: the code cannot raise them again) are:
+address space (``RLIMIT_AS``, so big allocations raise ``MemoryError``), CPU seconds, size of
+any file written, no core dumps, and the number of processes (``RLIMIT_NPROC``, which the
+kernel counts per user namespace, so inside a fresh one it counts this call's processes; it
+ignores the limit when the sandbox's uid maps to host root, which is why a cgroup is preferred).
 """
 from __future__ import annotations
 
 import ast
 import contextlib
-import ctypes
 import json
 import linecache
+import os
 import resource
 import signal
-import socket
 import sys
 import traceback
 
-_CLONE_NEWNET = 0x40000000
-_CLONE_NEWUSER = 0x10000000
-_BLOCKED_EVENTS = {"socket.getaddrinfo", "socket.gethostbyname", "subprocess.Popen", "os.system", "os.exec",
-                   "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn"}
-_INET_FAMILIES = {socket.AF_INET, socket.AF_INET6}
 _FILENAME = "<python-tool>"
 _MAX_VALUE_CHARS = 100_000  # the parent trims further to its own output budget
+_MAX_ERROR_CHARS = 20_000  # a huge message keeps its head and its last lines (the exception itself)
 
 
-def limit_resources(memory_bytes: int, cpu_seconds: int, file_bytes: int) -> list[str]:
-    """Apply the hard limits; return the names of those this system refused (none on Linux).
-
-    An oversized write then fails with ``OSError`` instead of killing the process with a signal.
-    """
+def limit_resources(memory_bytes: int, cpu_seconds: int, file_bytes: int, max_processes: int) -> list[str]:
+    """Apply the hard limits; return the names of those this system refused (macOS refuses ``RLIMIT_AS``)."""
     refused = []
     for name, limit in (("RLIMIT_AS", memory_bytes), ("RLIMIT_CPU", cpu_seconds), ("RLIMIT_FSIZE", file_bytes),
-                        ("RLIMIT_CORE", 0)):
+                        ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", max_processes)):
         try:
             resource.setrlimit(getattr(resource, name), (limit, limit))
-        except (AttributeError, ValueError, OSError):  # e.g. macOS refuses RLIMIT_AS
+        except (AttributeError, ValueError, OSError):
             refused.append(name)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write raises OSError instead of killing
     return refused
 
 
-def isolate_network() -> str:
-    """Enter an empty network namespace if the kernel lets us; name the barrier in place."""
-    unshare = getattr(ctypes.CDLL(None, use_errno=True), "unshare", None)  # Linux only
-    for flags, name in ((_CLONE_NEWNET, "network namespace"), (_CLONE_NEWUSER | _CLONE_NEWNET, "user+network namespace")):
-        if unshare is not None and unshare(flags) == 0:
-            return f"{name} + audit hook"
-    return "audit hook only"
-
-
-def _audit(event: str, args: tuple) -> None:
-    """Refuse network and process events (PEP 578 hook)."""
-    if event in _BLOCKED_EVENTS:
-        raise PermissionError(f"{event} is disabled in the python tool (no network, no subprocesses)")
-    if event == "socket.__new__" and args[1] in _INET_FAMILIES:
-        raise PermissionError("network sockets are disabled in the python tool")
-    if event in ("socket.connect", "socket.bind", "socket.sendto") and args[0].family in _INET_FAMILIES:
-        raise PermissionError(f"{event} is disabled in the python tool")
+def clip(text: str, limit: int) -> str:
+    """``text`` if short enough, else its head and tail around a note of how much was cut."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
 
 
 def run_code(code: str) -> tuple[str | None, str | None]:
@@ -83,40 +60,43 @@ def run_code(code: str) -> tuple[str | None, str | None]:
     linecache.cache[_FILENAME] = (len(code), None, code.splitlines(keepends=True), _FILENAME)  # source in tracebacks
     try:
         tree = ast.parse(code, filename=_FILENAME)
-    except SyntaxError as error:
-        return None, "".join(traceback.format_exception_only(type(error), error))
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        body = compile(tree, _FILENAME, "exec")
+        tail = compile(ast.Expression(last.value), _FILENAME, "eval") if last is not None else None
+    except BaseException as error:  # SyntaxError, and RecursionError/MemoryError on absurdly deep code
+        return None, clip("".join(traceback.format_exception_only(type(error), error)), _MAX_ERROR_CHARS)
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     try:
-        exec(compile(tree, _FILENAME, "exec"), namespace)
-        if last is None:
-            return None, None
-        value = eval(compile(ast.Expression(last.value), _FILENAME, "eval"), namespace)
-        return (None if value is None else repr(value)[:_MAX_VALUE_CHARS]), None
+        exec(body, namespace)
+        value = eval(tail, namespace) if tail is not None else None
+        return (None if value is None else clip(repr(value), _MAX_VALUE_CHARS)), None
     except BaseException as error:  # report everything, SystemExit and KeyboardInterrupt included
-        return None, format_error(error)
+        return None, clip(format_error(error), _MAX_ERROR_CHARS)
 
 
 def format_error(error: BaseException) -> str:
     """A traceback of the model's code and the library frames it called, without this runner's frames."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename != __file__]
-    lines = traceback.format_list(frames) if frames else []
-    header = ["Traceback (most recent call last):\n"] if lines else []
-    return "".join(header + lines + traceback.format_exception_only(type(error), error))
+    try:
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename != "<string>"]
+        lines = traceback.format_list(frames[-50:]) if frames else []
+        header = ["Traceback (most recent call last):\n"] if lines else []
+        return "".join(header + lines + traceback.format_exception_only(type(error), error))
+    except BaseException:  # e.g. a __str__ that raises: still name the exception
+        return f"{type(error).__name__} (its message could not be formatted)\n"
 
 
 def main() -> None:
-    """Limit, isolate, run, and write ``{"value", "error", "network", "refused_limits"}`` as JSON to the result file."""
-    result_file, memory_bytes, cpu_seconds, file_bytes = sys.argv[1], *map(int, sys.argv[2:5])
+    """Read the code, limit this process, run the code and write ``{"value", "error", "refused_limits"}`` to the report fd."""
+    report_fd, memory_bytes, cpu_seconds, file_bytes, max_processes = map(int, sys.argv[1:6])
     code = sys.stdin.read()
-    network = isolate_network()
-    sys.addaudithook(_audit)
-    refused = limit_resources(memory_bytes, cpu_seconds, file_bytes)
+    refused = limit_resources(memory_bytes, cpu_seconds, file_bytes, max_processes)
     value, error = run_code(code)
-    with contextlib.suppress(OSError, ValueError):  # the code may have closed or overfilled stdout
+    with contextlib.suppress(BaseException):  # the code may have closed or overfilled stdout
         sys.stdout.flush()
-    with open(result_file, "w", encoding="utf-8") as handle:
-        json.dump({"value": value, "error": error, "network": network, "refused_limits": refused}, handle)
+    report = json.dumps({"value": value, "error": error, "refused_limits": refused}).encode()
+    with contextlib.suppress(OSError):  # the code may have closed the report fd: the parent copes
+        os.write(report_fd, b"\0gptoss-report\0" + report)
+        os.close(report_fd)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ Handled keywords: ``type`` (one name or a list), ``enum``, ``properties``,
 overlap); ``description`` and ``default`` are ignored. Integers are JSON numbers without a
 fractional part (``3`` and ``3.0``); booleans are never numbers, as in JSON.
 
+:func:`decode_arguments` parses the model's JSON first, refusing payloads that are too long or
+nested too deeply (checked before ``json.loads``, which would otherwise hit Python's recursion
+limit) with an error the model can act on.
+
 Every problem is reported with its path from the arguments object, e.g.
 ``unit: expected one of "c", "f", got "kelvin"`` or ``points[2].x: expected number, got string``,
 so the message sent back to the model says exactly what to fix.
@@ -16,6 +20,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+MAX_ARGUMENT_CHARS = 65_536
+MAX_ARGUMENT_DEPTH = 32
 _JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
 
 
@@ -36,6 +42,43 @@ class ArgumentError(ValueError):
     def __init__(self, issues: list[Issue]):
         self.issues = issues
         super().__init__("; ".join(str(issue) for issue in issues))
+
+
+def decode_arguments(payload: str, max_chars: int = MAX_ARGUMENT_CHARS, max_depth: int = MAX_ARGUMENT_DEPTH) -> Any:
+    """The JSON ``payload`` decoded (empty means ``{}``); ``ValueError`` naming the problem if it is not acceptable."""
+    if len(payload) > max_chars:
+        raise ValueError(f"too long: {len(payload)} characters (at most {max_chars})")
+    depth = nesting_depth(payload)
+    if depth > max_depth:
+        raise ValueError(f"nested too deeply: {depth} levels of arrays/objects (at most {max_depth})")
+    if not payload.strip():
+        return {}
+    try:
+        return json.loads(payload)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON: {error}") from error
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON text, outside strings (one linear pass)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def json_type(value: Any) -> str:
