@@ -9,7 +9,7 @@ else
 endif
 STAMP := .cache/installed-$(shell $(PYTHON) -c "import hashlib;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 
-.PHONY: install lab solutions test student-edition reset clean
+.PHONY: install lab solutions test student-edition reset check offline-kit clean
 
 $(STAMP): pyproject.toml
 	@if [ "$(PY)" = "$(VENV)/bin/python" ] && [ ! -x "$(VENV)/bin/python" ]; then \
@@ -35,6 +35,15 @@ reset: install
 
 test: install
 	$(PY) -m pytest
+
+# What this machine has for the course and exactly what is missing (run it first).
+check: install
+	$(PY) -m gptoss_edu.setup_check
+
+# make offline-kit KIT=/media/usb/gptoss-kit [PLATFORMS="linux-x86_64 macos-arm64 windows-amd64"]
+offline-kit: install
+	@test -n "$(KIT)" || { echo "usage: make offline-kit KIT=/path/to/new/folder [PLATFORMS=...]"; exit 2; }
+	$(PY) scripts/offline_kit.py $(KIT) $(if $(PLATFORMS),--platform $(PLATFORMS))
 
 student-edition: install
 	$(PY) -m gptoss_edu.exercises.student_edition notebooks/ student-edition/
