@@ -101,38 +101,45 @@ def test_stream_deltas_rebuild_each_message(encodings):
 
 
 MALFORMED = {
-    "text_before_start": ("<|channel|>final<|message|>a<|end|>oops<|start|>assistant<|message|>b<|end|>", 5, "<|start|>"),
-    "content_after_end": ("<|channel|>final<|message|>a<|end|><|end|>", 5, "<|start|>"),
-    "unknown_role": ("<|channel|>final<|message|>a<|end|><|start|>wizard<|message|>b<|end|>", 7, "unknown role 'wizard'"),
-    "two_recipients": ("<|channel|>final to=a to=b<|message|>x<|end|>", 6, "unexpected 'to=a'"),
-    "empty_channel": ("<|channel|> final<|message|>x<|end|>", 2, "channel name"),
-    "no_role_after_start": ("<|channel|>a<|message|>x<|end|><|start|><|message|>y<|end|>", 6, "expected a role"),
+    "text_before_start": ("<|channel|>final<|message|>a<|end|>oops<|start|>assistant<|message|>b<|end|>", 5),
+    "content_after_end": ("<|channel|>final<|message|>a<|end|><|end|>", 5),
+    "unknown_role": ("<|channel|>final<|message|>a<|end|><|start|>wizard<|message|>b<|end|>", 7),
+    "two_recipients": ("<|channel|>final to=a to=b<|message|>x<|end|>", 6),
+    "empty_channel": ("<|channel|> final<|message|>x<|end|>", 2),
+    "no_role_after_start": ("<|channel|>a<|message|>x<|end|><|start|><|message|>y<|end|>", 6),
+    "header_not_utf8": ("<|start|>assistant\xff<|message|>x<|end|>", 3),
+    "forgot_message_token": ("I must refuse<|end|><|start|>assistant<|channel|>analysis<|message|>We must<|end|>", 8),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
-def test_malformed_stream_raises_with_position(encodings, name):
-    text, position, expected = MALFORMED[name]
+def test_malformed_stream_raises_openai_message_with_position(encodings, name):
+    """Our message is openai_harmony's, followed by the position of the token that broke the stream."""
+    text, position = MALFORMED[name]
     mine, ref = encodings
     tokens = tokens_of(mine, text)
-    with pytest.raises(ours.HarmonyError, match=f"token {position} ") as err:
-        mine.parse_messages_from_completion_tokens(tokens, ours.Role.ASSISTANT)
-    assert expected in str(err.value)
-    with pytest.raises(theirs.HarmonyError):
+    if "\xff" in text:  # a header byte that is not UTF-8: token 0xff of the byte-level vocabulary
+        tokens = [t for p in text.split("\xff") for t in tokens_of(mine, p) + [mine.tokenizer.encode_single_token(b"\xff")]][:-1]
+    with pytest.raises(theirs.HarmonyError) as want:
         ref.parse_messages_from_completion_tokens(tokens, theirs.Role.ASSISTANT)
-
-
-@pytest.mark.parametrize("bad_id", [-1, 201088, 10**9])
-def test_token_outside_vocabulary_raises(encodings, bad_id):
-    mine, _ = encodings
-    tokens = tokens_of(mine, "<|channel|>final<|message|>") + [bad_id]
-    with pytest.raises(ours.HarmonyError, match=f"token 3: id {bad_id} is not in the vocabulary"):
+    with pytest.raises(ours.HarmonyError) as got:
         mine.parse_messages_from_completion_tokens(tokens, ours.Role.ASSISTANT)
+    assert str(got.value) == f"{want.value} (at token {position})"
+
+
+@pytest.mark.parametrize("bad_id", [201089, 10**9, 2**32 - 1])
+def test_token_outside_vocabulary_ends_the_content_as_openai_harmony(encodings, bad_id):
+    """openai_harmony waits for an undecodable id to decode, so the rest of the message becomes one U+FFFD."""
+    mine, ref = encodings
+    tokens = tokens_of(mine, "<|channel|>final<|message|>ok") + [bad_id] + tokens_of(mine, "lost<|end|>")
+    got, want = parse_both(encodings, tokens, "assistant")
+    assert got == want and got[0]["content"][0]["text"] == "ok\ufffd"
 
 
 def test_end_of_stream_inside_header_raises(encodings):
     mine, _ = encodings
-    with pytest.raises(ours.HarmonyError, match=r"token 2 \(end of stream\).*'<\|channel\|>final'"):
+    with pytest.raises(ours.HarmonyError, match=r"^Unexpected EOS while waiting for message header to complete "
+                                                r"\(at the end of the stream, after 2 tokens\)$"):
         mine.parse_messages_from_completion_tokens(tokens_of(mine, "<|channel|>final"), ours.Role.ASSISTANT)
 
 
