@@ -99,6 +99,11 @@ class ToolDescription:
     description: str
     parameters: dict | None = None
 
+    def __post_init__(self) -> None:
+        if self.parameters is not None and not isinstance(self.parameters, dict):
+            raise HarmonyValidationError(f"ToolDescription {self.name!r}: parameters: Input should be a valid dictionary "
+                                         f"(a JSON Schema object), got {type(self.parameters).__name__}")
+
     @classmethod
     def new(cls, name: str, description: str, parameters: dict | None = None) -> ToolDescription:
         return cls(name=name, description=description, parameters=parameters)

@@ -185,16 +185,53 @@ def rust_json(value: Any) -> str:
     """Compact JSON exactly as Rust's serde_json prints a value (after a trip through JSON)."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
-    if isinstance(value, int):
-        # serde_json keeps 64-bit integers exact; a larger one was read as a float
-        return str(value) if -(2**63) <= value < 2**64 else rust_float(float(value))
-    if isinstance(value, float):
-        return rust_float(value)
+    if isinstance(value, int | float):
+        number = serde_number(json.dumps(value))
+        return str(number) if isinstance(number, int) else rust_float(number)
     if isinstance(value, list | tuple):
         return "[" + ",".join(rust_json(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{rust_json(v)}" for k, v in value.items()) + "}"
     return json.dumps(value, ensure_ascii=False)
+
+
+U64_MAX = 2**64 - 1
+
+
+def serde_number(text: str) -> int | float:
+    """The number serde_json reads from JSON ``text`` (as Python's ``json`` writes numbers).
+
+    openai_harmony receives the schema as JSON, and serde_json (without its ``float_roundtrip``
+    feature) reads a number as a 64-bit integer when it can, else as ``digits * 10**exponent`` in
+    floating point: the digits that fit in 64 bits, multiplied or divided by a power of ten. That
+    can land one unit in the last place away from the float Python wrote, and the prompt shows
+    the float serde_json got.
+    """
+    negative = text.startswith("-")
+    mantissa, has_exponent, exponent_text = text.removeprefix("-").partition("e")
+    whole, has_point, fraction = mantissa.partition(".")
+    significand, exponent, overflowed = 0, 0, False
+    for digit in whole:
+        if not overflowed and significand * 10 + int(digit) <= U64_MAX:
+            significand = significand * 10 + int(digit)
+        else:  # past 64 bits every further digit only scales the number
+            overflowed, exponent = True, exponent + 1
+    for digit in fraction:
+        if significand * 10 + int(digit) > U64_MAX:
+            break  # the remaining fraction digits are dropped
+        significand, exponent = significand * 10 + int(digit), exponent - 1
+    if not (has_point or has_exponent or overflowed):
+        if not negative:
+            return significand
+        return -significand if 0 < significand <= 2**63 else -float(significand)
+    exponent += int(exponent_text or 0)
+    number = float(significand)
+    while abs(exponent) > 308 and number != 0.0:
+        number, exponent = number / 1e308, exponent + 308
+    if abs(exponent) <= 308:
+        power = float(f"1e{abs(exponent)}")
+        number = number * power if exponent >= 0 else number / power
+    return -number if negative else number
 
 
 def rust_float(value: float) -> str:
