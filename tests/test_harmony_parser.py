@@ -4,6 +4,8 @@ streams raise ``HarmonyError`` naming the token position; fuzzed streams raise n
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -202,3 +204,29 @@ def test_mutated_completions_only_raise_harmony_error_and_agree(encodings, valid
             tokens[at:at + 1] = [] if op == "delete" else [token]
     got, want = parse_both(encodings, tokens, "assistant", strict)
     assert got == want, f"tokens {tokens}"
+
+
+# -- speed: linear in the message length ---------------------------------------------------------
+
+def _timed_parse(enc, tokens) -> tuple[float, list]:
+    start = time.perf_counter()
+    messages = enc.parse_messages_from_completion_tokens(tokens, ours.Role.ASSISTANT)
+    return time.perf_counter() - start, messages
+
+
+def test_parsing_time_grows_linearly_with_message_length(encodings):
+    """A 1M-token message parses in about 10x the time of a 100k one (quadratic would be 100x).
+
+    A ratio of two measurements in the same test, not a time; the best of three for the short one.
+    """
+    mine, _ = encodings
+    head = tokens_of(mine, "<|channel|>final<|message|>")
+    body = tokens_of(mine, "Linear time, please. Ünïcödé 😀 日本語 ")
+
+    def message(n):
+        return head + (body * (n // len(body) + 1))[:n] + [mine.special.end]
+
+    short = min(_timed_parse(mine, message(100_000))[0] for _ in range(3))
+    long, messages = _timed_parse(mine, message(1_000_000))
+    assert long / short < 30, f"1M tokens took {long / short:.1f}x as long as 100k"
+    assert len(messages) == 1 and messages[0].text().startswith("Linear time, please.")
