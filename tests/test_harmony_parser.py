@@ -126,7 +126,8 @@ def test_malformed_stream_raises_openai_message_with_position(encodings, name):
         ref.parse_messages_from_completion_tokens(tokens, theirs.Role.ASSISTANT)
     with pytest.raises(ours.HarmonyError) as got:
         mine.parse_messages_from_completion_tokens(tokens, ours.Role.ASSISTANT)
-    assert str(got.value) == f"{want.value} (at token {position})"
+    shown = mine.decode([tokens[position]])
+    assert str(got.value) == f"{want.value} (at token {position}, {shown!r})"
 
 
 @pytest.mark.parametrize("bad_id", [201089, 10**9, 2**32 - 1])

@@ -221,6 +221,9 @@ class StreamableParser:
         self._pending, self._stuck = b"", False
 
     def _error(self, message: str, at_end: bool = False) -> HarmonyError:
-        """``openai_harmony``'s message, then where: the token just read, or the end of the stream."""
-        where = f"the end of the stream, after {len(self.tokens)} tokens" if at_end else f"token {len(self.tokens) - 1}"
-        return HarmonyError(f"{message} (at {where})")
+        """``openai_harmony``'s message, then where: the token just read (and its text), or the end of the stream."""
+        if at_end:
+            return HarmonyError(f"{message} (at the end of the stream, after {len(self.tokens)} tokens)")
+        raw = self.encoding.vocab.token_bytes(self.tokens[-1])
+        shown = "" if raw is None else f", {raw.decode('utf-8', errors='replace')!r}"
+        return HarmonyError(f"{message} (at token {len(self.tokens) - 1}{shown})")
