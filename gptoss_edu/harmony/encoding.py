@@ -5,10 +5,13 @@ One message is::
     <|start|>{author}[ to={recipient}][<|channel|>{channel}][ {content type}]<|message|>{content}{end}
 
 where ``{author}`` is the role (``user``), ``role:name`` for a named author, or the tool's name
-for a tool result (``functions.get_weather``); ``{end}`` is ``<|call|>`` for an assistant message
-with a recipient (a tool call), else ``<|end|>``, and ``<|return|>`` for the final answer that
-closes a training example. Every text piece is encoded as ordinary text (a ``<|end|>`` typed by
-a user stays seven characters), except ``<|constrain|>`` at the start of a content type.
+for a tool result (``functions.get_weather``); the recipient ``all`` (everyone) is not written;
+``{end}`` is ``<|call|>`` for an assistant message with a recipient (a tool call), else
+``<|end|>``, and ``<|return|>`` for the final answer that closes a training example. Every text
+piece is encoded as ordinary text (a ``<|end|>`` typed by a user stays seven characters), except
+``<|constrain|>`` at the start of a content type. Tokens are decoded with harmony's own table of
+special tokens (:mod:`gptoss_edu.harmony.vocab`); errors are ``HarmonyError`` with
+``openai_harmony``'s messages.
 
 Conversations add one rule: once the last assistant message is a final answer, analysis
 messages before the first final answer are dropped (chain of thought is not kept in history).
