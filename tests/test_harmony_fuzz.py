@@ -56,10 +56,10 @@ def parse(enc, lib, tokens, role, strict):
     return plain(enc.parse_messages_from_completion_tokens(tokens, None if role is None else lib.Role(role), strict=strict))
 
 
-def trace(enc, lib, tokens, role):
+def trace(enc, lib, tokens, role, strict=True):
     """Per token: the parser's role, channel, recipient, content type and delta; every 8th token also
     its state and content, every 64th its state_data (openai_harmony rebuilds those from scratch)."""
-    parser = lib.StreamableParser(enc, None if role is None else lib.Role(role))
+    parser = lib.StreamableParser(enc, None if role is None else lib.Role(role), strict=strict)
     rows = []
     for i, token in enumerate(tokens):
         parser.process(token)

@@ -9,6 +9,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_harmony_fuzz import assert_same, outcome, trace
 from test_harmony_suite import completions, conversations
 
 import gptoss_edu.harmony as ours
@@ -28,15 +29,15 @@ def as_plain(messages) -> list[dict]:
 
 
 def parse_both(encodings, tokens, role, strict=True):
-    """(ours, theirs): each the parsed messages as dicts, or "HarmonyError" when that was raised."""
+    """(ours, theirs): each the parsed messages as dicts, or "HarmonyError: " and openai_harmony's message."""
     mine, ref = encodings
     results = []
     for enc, lib in ((mine, ours), (ref, theirs)):
         try:
             results.append(as_plain(enc.parse_messages_from_completion_tokens(
                 tokens, None if role is None else lib.Role(role), strict=strict)))
-        except lib.HarmonyError:
-            results.append("HarmonyError")
+        except lib.HarmonyError as e:  # ours adds where: " (at token N, 'text')"
+            results.append("HarmonyError: " + str(e).rsplit(" (at ", 1)[0])
     return results
 
 
@@ -171,7 +172,7 @@ INTERESTING_TEXT = ["assistant", "user", "tool", "functions.f", "wizard", " to="
 
 def fuzz_tokens(enc):
     pieces = [tokens_of(enc, text) for text in INTERESTING_TEXT]
-    any_token = st.integers(min_value=0, max_value=enc.tokenizer.n_vocab - 1).map(lambda t: [t])
+    any_token = st.one_of(st.integers(min_value=0, max_value=201088), st.sampled_from([201089, 2**32 - 1])).map(lambda t: [t])
     return st.lists(st.one_of(st.sampled_from(pieces), any_token), max_size=30).map(lambda ps: [t for p in ps for t in p])
 
 
@@ -187,6 +188,9 @@ def test_random_streams_only_raise_harmony_error_and_agree(encodings, data, stri
     tokens = data.draw(fuzz_tokens(encodings[0]))
     got, want = parse_both(encodings, tokens, role, strict)
     assert got == want, f"tokens {tokens}"
+    mine, ref = encodings
+    assert_same(outcome(trace, mine, ours, tokens, role, strict), outcome(trace, ref, theirs, tokens, role, strict),
+                f"stream of {tokens}")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
