@@ -19,6 +19,7 @@ Error messages are ``openai_harmony``'s.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .types import Author, HarmonyError, Role
@@ -108,8 +109,16 @@ def _author(words: list[str]) -> Author:
     raise HarmonyError(f"Unknown role: {first}")
 
 
+RUST_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
 def rust_debug(text: str) -> str:
-    """``text`` quoted as Rust's ``{:?}`` shows a string (used in ``openai_harmony``'s messages)."""
-    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
-    return '"' + "".join(escapes.get(c) or (f"\\u{{{ord(c):x}}}" if not c.isprintable() and c != " " else c)
-                         for c in text) + '"'
+    """``text`` quoted as Rust's ``{:?}`` shows a string (used in ``openai_harmony``'s messages):
+    backslash escapes, and ``\\u{...}`` for unprintable characters and combining marks. Python's
+    Unicode tables decide both, so about 80 rare code points (spacing marks that Rust counts as
+    grapheme extenders, characters newer than Python's Unicode) are shown differently."""
+    return '"' + "".join(RUST_ESCAPES.get(c) or (f"\\u{{{ord(c):x}}}" if _escaped(c) else c) for c in text) + '"'
+
+
+def _escaped(char: str) -> bool:
+    return (not char.isprintable() and char != " ") or unicodedata.category(char) in ("Mn", "Me")
