@@ -204,3 +204,26 @@ def test_state_data_matches_openai_harmony_token_by_token(encodings, text, role)
         assert parsers[0].state_data == parsers[1].state_data
         assert parsers[0].state.value == parsers[1].state.value
         assert parsers[0].tokens == parsers[1].tokens
+
+
+# -- numbers in tool schemas ---------------------------------------------------------------------
+
+def _tool_message(h, default):
+    tool = h.ToolDescription.new("f", "d", {"type": "object", "properties": {"a": {"type": "number", "default": default}}})
+    return h.Message.from_role_and_content(h.Role.DEVELOPER, h.DeveloperContent.new().with_function_tools([tool]))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 10**400, -(10**400)])
+def test_numbers_json_cannot_carry_are_refused_like_openai_harmony(encodings, value):
+    mine, ref = encodings
+    with pytest.raises(ValueError, match="invalid message JSON"):
+        ref.render(_tool_message(theirs, value))
+    with pytest.raises(HarmonyValidationError, match="invalid JSON") as err:
+        mine.render(_tool_message(ours, value))
+    assert "tool 'f'" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [10**300, -(10**300), 1.7e308, 2**64, 2**64 - 1, -(2**63) - 1, 5e-324, 1e-320, 1e-310])
+def test_extreme_numbers_render_like_openai_harmony(encodings, value):
+    mine, ref = encodings
+    assert mine.render(_tool_message(ours, value)) == ref.render(_tool_message(theirs, value))

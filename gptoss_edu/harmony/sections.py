@@ -20,7 +20,7 @@ Developer message: ``# Instructions`` then the developer's text, and ``# Tools``
 from __future__ import annotations
 
 from .types import DeveloperContent, ReasoningEffort, SystemContent, ToolNamespaceConfig
-from .typescript import function_signature
+from .typescript import check_json_numbers, function_signature
 
 FUNCTION_CALLS_LINE = "Calls to these tools must go to the commentary channel: 'functions'."
 
@@ -81,6 +81,7 @@ def namespace_text(namespace: ToolNamespaceConfig) -> str:
     if namespace.tools:
         lines.append(f"namespace {namespace.name} {{\n")
         for tool in namespace.tools:
+            check_json_numbers(tool.parameters, tool.name)
             lines += [f"// {line}" for line in text_lines(tool.description)]
             lines.append(f"type {tool.name} = {function_signature(tool.parameters)};\n")
         lines.append(f"}} // namespace {namespace.name}")

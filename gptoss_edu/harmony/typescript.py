@@ -32,7 +32,10 @@ The rules, byte for byte as ``openai_harmony`` writes them (it is the ground tru
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+
+from .types import HarmonyValidationError
 
 INDENT = "    "
 UNION_INDENT = "   "  # a variant's own lines sit three spaces deeper than its `` | ``
@@ -44,6 +47,22 @@ def function_signature(parameters: dict | None) -> str:
     if parameters is None:
         return "() => any"
     return f"(_: {_type(parameters, '')}) => any"
+
+
+def check_json_numbers(parameters: Any, tool_name: str) -> None:
+    """Refuse numbers that JSON cannot carry to openai_harmony (it reads the schema as JSON and fails
+    on them): NaN, infinities, and integers beyond the largest float."""
+    stack = [parameters]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise HarmonyValidationError(f"invalid JSON: expected value, got {value} in the parameters of tool {tool_name!r}")
+        elif isinstance(value, int) and abs(value) > U64_MAX and not math.isfinite(serde_number(str(value))):
+            raise HarmonyValidationError(f"invalid JSON: number out of range in the parameters of tool {tool_name!r}")
 
 
 def type_expression(schema: Any, level: int) -> str:
@@ -226,7 +245,9 @@ def serde_number(text: str) -> int | float:
         return -significand if 0 < significand <= 2**63 else -float(significand)
     exponent += int(exponent_text or 0)
     number = float(significand)
-    while abs(exponent) > 308 and number != 0.0:
+    if exponent > 308:
+        return -math.inf if negative else math.inf  # serde_json refuses it: "number out of range"
+    while exponent < -308 and number != 0.0:
         number, exponent = number / 1e308, exponent + 308
     if abs(exponent) <= 308:
         power = float(f"1e{abs(exponent)}")
