@@ -227,3 +227,14 @@ def test_numbers_json_cannot_carry_are_refused_like_openai_harmony(encodings, va
 def test_extreme_numbers_render_like_openai_harmony(encodings, value):
     mine, ref = encodings
     assert mine.render(_tool_message(ours, value)) == ref.render(_tool_message(theirs, value))
+
+
+def test_non_text_fields_are_refused_with_a_clear_error(encodings):
+    mine, _ = encodings
+    with pytest.raises(HarmonyValidationError, match="valid string"):
+        ours.TextContent(text=5)
+    message = ours.Message.from_role_and_content(ours.Role.ASSISTANT, "x").with_channel(5)
+    with pytest.raises(HarmonyValidationError, match="channel must be a str"):
+        mine.render(message)
+    with pytest.raises(ValueError):  # openai_harmony: invalid message JSON (its Rust side wants a string)
+        encodings[1].render(theirs.Message.from_role_and_content(theirs.Role.ASSISTANT, "x").with_channel(5))

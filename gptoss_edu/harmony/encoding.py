@@ -155,6 +155,7 @@ class HarmonyEncoding:
         return tokens
 
     def _render_message(self, message: Message, has_functions: bool, final_return: bool) -> list[int]:
+        _check_header_fields(message)
         return self._header_tokens(message) + self._content_tokens(message, has_functions) + [self._end_token(message, final_return)]
 
     def _header_tokens(self, message: Message) -> list[int]:
@@ -208,6 +209,15 @@ def _analysis_dropped_before(messages: Sequence[Message]) -> int:
     if last_assistant is None or last_assistant.channel != "final":
         return 0
     return next(i for i, m in enumerate(messages) if m.channel == "final")
+
+
+def _check_header_fields(message: Message) -> None:
+    """The author's name, channel, recipient and content type are text (or None)."""
+    fields = {"author.name": message.author.name, "channel": message.channel, "recipient": message.recipient,
+              "content_type": message.content_type}
+    for field, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise HarmonyValidationError(f"message {field} must be a str or None, got {type(value).__name__} {value!r}")
 
 
 def author_text(message: Message) -> str:

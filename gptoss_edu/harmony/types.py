@@ -83,6 +83,10 @@ class TextContent(JsonMixin):
 
     text: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise HarmonyValidationError(f"TextContent.text: Input should be a valid string, got {type(self.text).__name__}")
+
     def to_dict(self) -> dict[str, Any]:
         return {"type": "text", "text": self.text}
 
