@@ -23,10 +23,11 @@ The rules, byte for byte as ``openai_harmony`` writes them (it is the ground tru
   trailing ``// default: ...``, and `` | null`` for ``nullable`` unless the type already says null.
 - ``oneOf`` (the only union harmony knows): each variant on its own `` | type`` line, three spaces
   deeper, with its description and default as a trailing comment. On a property the union's
-  description and default become comment lines above ``name:``; the union's description hides
-  the first variant's (and any variant's equal to it), and the union ends with a ``,`` line.
-- defaults: a string is quoted unless the schema is an enum; everything else is compact JSON as
-  Rust's serde_json writes it (``2.0``, ``1e20``, ``0.00001``).
+  description and default become comment lines above ``name:``, and the union ends with a ``,``
+  line; a described union hides its first variant's description and any equal to its own, and
+  a union described exactly like its first variant shows that description nowhere.
+- defaults: a string is quoted (unescaped) unless the schema is an enum; everything else is
+  compact JSON as Rust's serde_json reads and writes it (``2.0``, ``1e20``, ``0.00001``).
 - non-string descriptions, titles and examples are ignored; a non-object schema is ``any``.
 """
 from __future__ import annotations
