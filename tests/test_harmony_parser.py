@@ -4,9 +4,12 @@ streams raise ``HarmonyError`` naming the token position; fuzzed streams raise n
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_harmony_fuzz import assert_same, outcome, trace
 from test_harmony_suite import completions, conversations
 
 import gptoss_edu.harmony as ours
@@ -26,15 +29,15 @@ def as_plain(messages) -> list[dict]:
 
 
 def parse_both(encodings, tokens, role, strict=True):
-    """(ours, theirs): each the parsed messages as dicts, or "HarmonyError" when that was raised."""
+    """(ours, theirs): each the parsed messages as dicts, or "HarmonyError: " and openai_harmony's message."""
     mine, ref = encodings
     results = []
     for enc, lib in ((mine, ours), (ref, theirs)):
         try:
             results.append(as_plain(enc.parse_messages_from_completion_tokens(
                 tokens, None if role is None else lib.Role(role), strict=strict)))
-        except lib.HarmonyError:
-            results.append("HarmonyError")
+        except lib.HarmonyError as e:  # ours adds where: " (at token N, 'text')"
+            results.append("HarmonyError: " + str(e).rsplit(" (at ", 1)[0])
     return results
 
 
@@ -101,38 +104,46 @@ def test_stream_deltas_rebuild_each_message(encodings):
 
 
 MALFORMED = {
-    "text_before_start": ("<|channel|>final<|message|>a<|end|>oops<|start|>assistant<|message|>b<|end|>", 5, "<|start|>"),
-    "content_after_end": ("<|channel|>final<|message|>a<|end|><|end|>", 5, "<|start|>"),
-    "unknown_role": ("<|channel|>final<|message|>a<|end|><|start|>wizard<|message|>b<|end|>", 7, "unknown role 'wizard'"),
-    "two_recipients": ("<|channel|>final to=a to=b<|message|>x<|end|>", 6, "unexpected 'to=a'"),
-    "empty_channel": ("<|channel|> final<|message|>x<|end|>", 2, "channel name"),
-    "no_role_after_start": ("<|channel|>a<|message|>x<|end|><|start|><|message|>y<|end|>", 6, "expected a role"),
+    "text_before_start": ("<|channel|>final<|message|>a<|end|>oops<|start|>assistant<|message|>b<|end|>", 5),
+    "content_after_end": ("<|channel|>final<|message|>a<|end|><|end|>", 5),
+    "unknown_role": ("<|channel|>final<|message|>a<|end|><|start|>wizard<|message|>b<|end|>", 7),
+    "two_recipients": ("<|channel|>final to=a to=b<|message|>x<|end|>", 6),
+    "empty_channel": ("<|channel|> final<|message|>x<|end|>", 2),
+    "no_role_after_start": ("<|channel|>a<|message|>x<|end|><|start|><|message|>y<|end|>", 6),
+    "header_not_utf8": ("<|start|>assistant\xff<|message|>x<|end|>", 3),
+    "forgot_message_token": ("I must refuse<|end|><|start|>assistant<|channel|>analysis<|message|>We must<|end|>", 8),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
-def test_malformed_stream_raises_with_position(encodings, name):
-    text, position, expected = MALFORMED[name]
+def test_malformed_stream_raises_openai_message_with_position(encodings, name):
+    """Our message is openai_harmony's, followed by the position of the token that broke the stream."""
+    text, position = MALFORMED[name]
     mine, ref = encodings
     tokens = tokens_of(mine, text)
-    with pytest.raises(ours.HarmonyError, match=f"token {position} ") as err:
-        mine.parse_messages_from_completion_tokens(tokens, ours.Role.ASSISTANT)
-    assert expected in str(err.value)
-    with pytest.raises(theirs.HarmonyError):
+    if "\xff" in text:  # a header byte that is not UTF-8: token 0xff of the byte-level vocabulary
+        tokens = [t for p in text.split("\xff") for t in tokens_of(mine, p) + [mine.tokenizer.encode_single_token(b"\xff")]][:-1]
+    with pytest.raises(theirs.HarmonyError) as want:
         ref.parse_messages_from_completion_tokens(tokens, theirs.Role.ASSISTANT)
-
-
-@pytest.mark.parametrize("bad_id", [-1, 201088, 10**9])
-def test_token_outside_vocabulary_raises(encodings, bad_id):
-    mine, _ = encodings
-    tokens = tokens_of(mine, "<|channel|>final<|message|>") + [bad_id]
-    with pytest.raises(ours.HarmonyError, match=f"token 3: id {bad_id} is not in the vocabulary"):
+    with pytest.raises(ours.HarmonyError) as got:
         mine.parse_messages_from_completion_tokens(tokens, ours.Role.ASSISTANT)
+    shown = mine.decode([tokens[position]])
+    assert str(got.value) == f"{want.value} (at token {position}, {shown!r})"
+
+
+@pytest.mark.parametrize("bad_id", [201089, 10**9, 2**32 - 1])
+def test_token_outside_vocabulary_ends_the_content_as_openai_harmony(encodings, bad_id):
+    """openai_harmony waits for an undecodable id to decode, so the rest of the message becomes one U+FFFD."""
+    mine, ref = encodings
+    tokens = tokens_of(mine, "<|channel|>final<|message|>ok") + [bad_id] + tokens_of(mine, "lost<|end|>")
+    got, want = parse_both(encodings, tokens, "assistant")
+    assert got == want and got[0]["content"][0]["text"] == "ok\ufffd"
 
 
 def test_end_of_stream_inside_header_raises(encodings):
     mine, _ = encodings
-    with pytest.raises(ours.HarmonyError, match=r"token 2 \(end of stream\).*'<\|channel\|>final'"):
+    with pytest.raises(ours.HarmonyError, match=r"^Unexpected EOS while waiting for message header to complete "
+                                                r"\(at the end of the stream, after 2 tokens\)$"):
         mine.parse_messages_from_completion_tokens(tokens_of(mine, "<|channel|>final"), ours.Role.ASSISTANT)
 
 
@@ -161,7 +172,7 @@ INTERESTING_TEXT = ["assistant", "user", "tool", "functions.f", "wizard", " to="
 
 def fuzz_tokens(enc):
     pieces = [tokens_of(enc, text) for text in INTERESTING_TEXT]
-    any_token = st.integers(min_value=0, max_value=enc.tokenizer.n_vocab - 1).map(lambda t: [t])
+    any_token = st.one_of(st.integers(min_value=0, max_value=201088), st.sampled_from([201089, 2**32 - 1])).map(lambda t: [t])
     return st.lists(st.one_of(st.sampled_from(pieces), any_token), max_size=30).map(lambda ps: [t for p in ps for t in p])
 
 
@@ -177,6 +188,9 @@ def test_random_streams_only_raise_harmony_error_and_agree(encodings, data, stri
     tokens = data.draw(fuzz_tokens(encodings[0]))
     got, want = parse_both(encodings, tokens, role, strict)
     assert got == want, f"tokens {tokens}"
+    mine, ref = encodings
+    assert_same(outcome(trace, mine, ours, tokens, role, strict), outcome(trace, ref, theirs, tokens, role, strict),
+                f"stream of {tokens}")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -195,3 +209,29 @@ def test_mutated_completions_only_raise_harmony_error_and_agree(encodings, valid
             tokens[at:at + 1] = [] if op == "delete" else [token]
     got, want = parse_both(encodings, tokens, "assistant", strict)
     assert got == want, f"tokens {tokens}"
+
+
+# -- speed: linear in the message length ---------------------------------------------------------
+
+def _timed_parse(enc, tokens) -> tuple[float, list]:
+    start = time.perf_counter()
+    messages = enc.parse_messages_from_completion_tokens(tokens, ours.Role.ASSISTANT)
+    return time.perf_counter() - start, messages
+
+
+def test_parsing_time_grows_linearly_with_message_length(encodings):
+    """A 1M-token message parses in about 10x the time of a 100k one (quadratic would be 100x).
+
+    A ratio of two measurements in the same test, not a time; the best of three for the short one.
+    """
+    mine, _ = encodings
+    head = tokens_of(mine, "<|channel|>final<|message|>")
+    body = tokens_of(mine, "Linear time, please. Ünïcödé 😀 日本語 ")
+
+    def message(n):
+        return head + (body * (n // len(body) + 1))[:n] + [mine.special.end]
+
+    short = min(_timed_parse(mine, message(100_000))[0] for _ in range(3))
+    long, messages = _timed_parse(mine, message(1_000_000))
+    assert long / short < 30, f"1M tokens took {long / short:.1f}x as long as 100k"
+    assert len(messages) == 1 and messages[0].text().startswith("Linear time, please.")

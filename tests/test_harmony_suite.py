@@ -7,6 +7,8 @@ completions at the end are shared with ``test_harmony_parser.py``.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -267,15 +269,18 @@ def test_rendering_uses_our_tokenizer():
 
 
 @pytest.mark.parametrize("build, problem", [
-    (lambda h: [h.Message.from_role_and_content(h.Role.TOOL, "no name")], "author name"),
-    (lambda h: [h.Message.from_role_and_content(h.Role.USER, h.SystemContent.new())], "SystemContent"),
-    (lambda h: [h.Message.from_role_and_content(h.Role.SYSTEM, h.DeveloperContent.new())], "DeveloperContent"),
+    (lambda h: [h.Message.from_role_and_content(h.Role.TOOL, "no name")], "Tools should have a name!"),
+    (lambda h: [h.Message.from_role_and_content(h.Role.USER, h.SystemContent.new())],
+     "SystemContent may only appear in system messages, found in User"),
+    (lambda h: [h.Message.from_role_and_content(h.Role.SYSTEM, h.DeveloperContent.new())],
+     "DeveloperContent may only appear in developer messages, found in System"),
 ])
 def test_unrenderable_conversations_raise_like_openai_harmony(encodings, build, problem):
+    """Same message; openai_harmony raises a plain RuntimeError here, ours a HarmonyError (a RuntimeError)."""
     mine, ref = encodings
-    with pytest.raises(ours.HarmonyError, match=problem):
+    with pytest.raises(ours.HarmonyError, match=re.escape(problem)):
         mine.render_conversation(ours.Conversation.from_messages(build(ours)))
-    with pytest.raises(Exception):  # noqa: B017 - openai_harmony raises a plain RuntimeError here
+    with pytest.raises(RuntimeError, match=re.escape(problem)):
         ref.render_conversation(theirs.Conversation.from_messages(build(theirs)))
 
 

@@ -99,3 +99,53 @@ def test_random_schemas_render_like_openai_harmony(encodings, properties):
     mine, ref = encodings
     got, want = _render_developer(ours, mine, schema), _render_developer(theirs, ref, schema)
     assert got == want, f"ours:\n{mine.decode(got)}\ntheirs:\n{ref.decode(want)}"
+
+
+def _union(variants, **extra):
+    return {"oneOf": variants, **extra}
+
+
+CONSTRUCTS = {
+    "described union hides nothing of its variants": {"p": _union([{"type": "integer"}, {"type": "boolean", "description": "V"}],
+                                                                  description="P")},
+    "variant with description and default": {"p": _union([{"type": "string", "description": "name", "default": "me"},
+                                                          {"type": "integer", "default": 3}])},
+    "union described like its first variant": {"p": _union([{"type": "string", "description": "same"}, {"type": "number"}],
+                                                           description="same")},
+    "variants described like the union": {"p": _union([{"type": "string", "description": "D"},
+                                                       {"type": "number", "description": "D"}], description="X")},
+    "union default and enum default": {"p": _union([{"type": "string", "enum": ["a", "b"], "default": "a"}],
+                                                   default={"k": [1, 2.5]}),
+                                       "q": _union([{"type": "string"}], type="string", enum=["x"], default="x")},
+    "nested unions": {"p": _union([_union([{"type": "string"}, {"type": "null"}], description="inner"), {"type": "integer"}])},
+    "object variants": {"p": _union([{"type": "object", "description": "Obj", "properties": {
+        "a": {"type": "string"}, "b": _union([{"type": "object", "properties": {"c": {"type": "number"}}}, {"type": "string"}])},
+        "required": ["a"]}, {"type": "boolean"}])},
+    "union under array items": {"p": {"type": "array", "items": _union([{"type": "string", "description": "s"},
+                                                                        {"type": "object", "properties": {"x": {"type": "integer"}}}]),
+                                      "description": "list"}},
+    "arrays of objects": {"p": {"type": "array", "items": {"type": "object", "properties": {
+        "q": {"type": "array", "items": {"type": "object", "properties": {"r": {"type": "string"}}}}}}}},
+    "nullable everywhere": {"p": _union([{"type": "string", "nullable": True}, {"type": ["number", "null"], "nullable": True}]),
+                            "q": {"type": "object", "nullable": True, "properties": {}}},
+    "anyOf, allOf, $ref and const are any": {"a": {"anyOf": [{"type": "string"}, {"type": "number"}], "description": "A"},
+                                             "b": {"allOf": [{"type": "string"}]}, "c": {"$ref": "#/$defs/node"},
+                                             "d": {"const": "fixed", "default": "fixed"}},
+    "titles examples and defaults": {"p": {"type": "string", "title": "T", "examples": ["x", 1, "y"], "default": 'say "hi"'},
+                                     "q": {"type": "number", "default": 1e-5}, "r": {"type": "integer", "default": 2**70},
+                                     "s": {"type": "number", "default": 1.2345678901234567e-7}},
+    "recursion without $ref": {"tree": {"type": "object", "properties": {"children": {"type": "array", "items": {
+        "type": "object", "properties": {"children": {"type": "array", "items": {"type": "object", "properties": {
+            "leaf": _union([{"type": "string"}, {"type": "object", "properties": {"v": {"type": "number"}}}])}}}}}}}}},
+    "odd schemas": {"t": True, "e": {"type": "string", "enum": []}, "l": {"type": []}, "m": {"type": ["integer", 5, "weird"]},
+                    "o": {"oneOf": "not a list", "description": "skipped", "default": 1}, "n": {"type": "object", "properties": []}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRUCTS))
+def test_every_construct_renders_like_openai_harmony(encodings, name):
+    properties = CONSTRUCTS[name]
+    schema = {"type": "object", "description": name, "properties": properties, "required": sorted(properties)[:1] + ["absent"]}
+    mine, ref = encodings
+    got, want = _render_developer(ours, mine, schema), _render_developer(theirs, ref, schema)
+    assert got == want, f"ours:\n{mine.decode(got)}\ntheirs:\n{ref.decode(want)}"

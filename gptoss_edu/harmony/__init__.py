@@ -10,8 +10,9 @@ The names mirror ``openai_harmony`` so that a learner can swap one import for th
 
 Modules: ``types`` (the data model), ``sections`` (system and developer message text),
 ``typescript`` (JSON Schema to the function signatures in the prompt), ``builtin_tools``
-(browser and python), ``encoding`` (rendering), ``header`` and ``parser`` (parsing, streaming),
-``html`` (a coloured view of rendered tokens for notebooks).
+(browser and python), ``vocab`` (harmony's special tokens, encoding and decoding), ``encoding``
+(rendering), ``header`` and ``parser`` (parsing, streaming, in linear time), ``html`` (a
+coloured view of rendered tokens for notebooks).
 """
 from .encoding import HarmonyEncoding, HarmonyEncodingName, load_harmony_encoding
 from .html import render_tokens_html
@@ -22,6 +23,7 @@ from .types import (
     Conversation,
     DeveloperContent,
     HarmonyError,
+    HarmonyValidationError,
     Message,
     ReasoningEffort,
     RenderConversationConfig,
@@ -41,6 +43,7 @@ __all__ = [
     "HarmonyEncoding",
     "HarmonyEncodingName",
     "HarmonyError",
+    "HarmonyValidationError",
     "Message",
     "ReasoningEffort",
     "RenderConversationConfig",

@@ -5,10 +5,13 @@ One message is::
     <|start|>{author}[ to={recipient}][<|channel|>{channel}][ {content type}]<|message|>{content}{end}
 
 where ``{author}`` is the role (``user``), ``role:name`` for a named author, or the tool's name
-for a tool result (``functions.get_weather``); ``{end}`` is ``<|call|>`` for an assistant message
-with a recipient (a tool call), else ``<|end|>``, and ``<|return|>`` for the final answer that
-closes a training example. Every text piece is encoded as ordinary text (a ``<|end|>`` typed by
-a user stays seven characters), except ``<|constrain|>`` at the start of a content type.
+for a tool result (``functions.get_weather``); the recipient ``all`` (everyone) is not written;
+``{end}`` is ``<|call|>`` for an assistant message with a recipient (a tool call), else
+``<|end|>``, and ``<|return|>`` for the final answer that closes a training example. Every text
+piece is encoded as ordinary text (a ``<|end|>`` typed by a user stays seven characters), except
+``<|constrain|>`` at the start of a content type. Tokens are decoded with harmony's own table of
+special tokens (:mod:`gptoss_edu.harmony.vocab`); errors are ``HarmonyError`` with
+``openai_harmony``'s messages.
 
 Conversations add one rule: once the last assistant message is a final answer, analysis
 messages before the first final answer are dropped (chain of thought is not kept in history).
@@ -18,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
@@ -30,6 +33,7 @@ from .types import (
     Conversation,
     DeveloperContent,
     HarmonyError,
+    HarmonyValidationError,
     Message,
     RenderConversationConfig,
     RenderOptions,
@@ -37,12 +41,13 @@ from .types import (
     SystemContent,
     TextContent,
 )
+from .vocab import HarmonyVocab
 
 if TYPE_CHECKING:
     from gptoss_edu.tokenizer import Tokenizer
 
 
-class HarmonyEncodingName(Enum):
+class HarmonyEncodingName(StrEnum):
     HARMONY_GPT_OSS = "HarmonyGptOss"
 
 
@@ -71,31 +76,39 @@ class HarmonyEncoding:
         self.name = name
 
     @cached_property
+    def vocab(self) -> HarmonyVocab:
+        """Harmony's token table (its special tokens differ a little from the tokenizer's)."""
+        return HarmonyVocab(self.tokenizer)
+
+    @cached_property
     def special(self) -> SpecialIds:
-        ids = {name: self.tokenizer.encode_single_token(f"<|{name}|>")
+        ids = {name: self.vocab.special_tokens[f"<|{name}|>"]
                for name in ("start", "end", "message", "channel", "constrain", "call", "return")}
         return SpecialIds(return_=ids.pop("return"), **ids)
 
-    # -- tokenizer pass-through -------------------------------------------------------------
+    @cached_property
+    def special_tokens_set(self) -> set[str]:
+        """The names of all special tokens, ``<|start|>`` to ``<|reserved_201088|>``."""
+        return set(self.vocab.special_tokens)
+
+    # -- tokens and text ------------------------------------------------------------------------
 
     def encode(self, text: str, *, allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
                disallowed_special: Literal["all"] | Collection[str] = "all") -> list[int]:
-        """The tokenizer's ``encode``, with tiktoken's rules for special tokens in ``text``."""
-        return self.tokenizer.encode(text, allowed_special=allowed_special, disallowed_special=disallowed_special)
+        """Token ids of ``text``; tiktoken's rules for text that spells a special token (by default
+        it raises ``HarmonyError``; ``allowed_special`` makes it the token, ``disallowed_special=()`` plain text)."""
+        return self.vocab.encode(text, allowed_special=allowed_special, disallowed_special=disallowed_special)
 
     def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
-        return self.tokenizer.decode(tokens, errors=errors)
+        """The text of ``tokens``; invalid UTF-8 handled by ``errors`` (``"replace"``: U+FFFD)."""
+        return self.vocab.decode_bytes(tokens).decode("utf-8", errors=errors)
 
     def decode_utf8(self, tokens: Sequence[int]) -> str:
-        """Decode, raising ``HarmonyError`` where the bytes are not valid UTF-8 (``decode`` replaces them)."""
-        raw = self.tokenizer.decode_bytes(tokens)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise HarmonyError(f"tokens decode to invalid UTF-8 at byte {e.start}: {raw[e.start:e.end]!r}") from None
+        """The text of ``tokens``, raising ``HarmonyError`` for an unknown id or invalid UTF-8."""
+        return self.vocab.decode_utf8(tokens)
 
     def is_special_token(self, token: int) -> bool:
-        return self.tokenizer.is_special_token(token)
+        return token in self.vocab.special_ids
 
     def stop_tokens(self) -> list[int]:
         """Tokens that end generation (sorted): a finished answer, a finished message, a tool call."""
@@ -134,19 +147,23 @@ class HarmonyEncoding:
         with_functions = any(
             isinstance(c, DeveloperContent) and has_function_tools(c) for m in messages for c in m.content
         )
-        kept = [m for i, m in enumerate(messages) if not (config.auto_drop_analysis and _is_dropped(messages, i))]
+        drop_before = _analysis_dropped_before(messages) if config.auto_drop_analysis else 0
+        kept = [m for i, m in enumerate(messages) if not (i < drop_before and m.channel == "analysis")]
         tokens: list[int] = []
         for i, message in enumerate(kept):
             tokens += self._render_message(message, with_functions, final_return and i == len(kept) - 1)
         return tokens
 
     def _render_message(self, message: Message, has_functions: bool, final_return: bool) -> list[int]:
+        _check_header_fields(message)
         return self._header_tokens(message) + self._content_tokens(message, has_functions) + [self._end_token(message, final_return)]
 
     def _header_tokens(self, message: Message) -> list[int]:
         encode, special = self.tokenizer.encode_ordinary, self.special
         tokens = [special.start] + encode(author_text(message))
-        if message.recipient is not None:
+        if message.author.role is not Role.TOOL and message.author.name is not None:
+            tokens += encode(f":{message.author.name}")
+        if message.recipient is not None and message.recipient != "all":  # "all" is everyone: no recipient
             tokens += encode(f" to={message.recipient}")
         if message.channel is not None:
             tokens += [special.channel] + encode(message.channel)
@@ -168,11 +185,11 @@ class HarmonyEncoding:
         return tokens
 
     def _end_token(self, message: Message, final_return: bool) -> int:
-        if message.author.role is Role.ASSISTANT and message.recipient is not None:
-            return self.special.call
-        if final_return and message.author.role is Role.ASSISTANT and message.channel == "final":
+        if message.author.role is not Role.ASSISTANT:
+            return self.special.end
+        if final_return and message.channel == "final":
             return self.special.return_
-        return self.special.end
+        return self.special.call if message.recipient is not None else self.special.end
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -185,25 +202,32 @@ class HarmonyEncoding:
         return parser.process_eos().messages
 
 
-def _is_dropped(messages: Sequence[Message], index: int) -> bool:
-    """Analysis before the first final answer goes, once the last assistant message is a final answer."""
-    if messages[index].channel != "analysis":
-        return False
+def _analysis_dropped_before(messages: Sequence[Message]) -> int:
+    """Analysis messages before this index go: the first final answer's index, once the last
+    assistant message is a final answer (else 0: nothing goes)."""
     last_assistant = next((m for m in reversed(messages) if m.author.role is Role.ASSISTANT), None)
     if last_assistant is None or last_assistant.channel != "final":
-        return False
-    first_final = next((i for i, m in enumerate(messages) if m.channel == "final"), len(messages))
-    return index < first_final
+        return 0
+    return next(i for i, m in enumerate(messages) if m.channel == "final")
+
+
+def _check_header_fields(message: Message) -> None:
+    """The author's name, channel, recipient and content type are text (or None)."""
+    fields = {"author.name": message.author.name, "channel": message.channel, "recipient": message.recipient,
+              "content_type": message.content_type}
+    for field, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise HarmonyValidationError(f"message {field} must be a str or None, got {type(value).__name__} {value!r}")
 
 
 def author_text(message: Message) -> str:
-    """``user``, ``user:name``, or the bare name for a tool (its name says which tool answered)."""
+    """The role (a name follows as ``:name``), or the bare name for a tool (its name says which tool answered)."""
     author = message.author
     if author.role is Role.TOOL:
-        if not author.name:
-            raise HarmonyError("a tool message needs an author name (e.g. Author.new(Role.TOOL, 'functions.get_weather'))")
+        if author.name is None:
+            raise HarmonyError("Tools should have a name! (e.g. Author.new(Role.TOOL, 'functions.get_weather'))")
         return author.name
-    return f"{author.role.value}:{author.name}" if author.name else author.role.value
+    return author.role.value
 
 
 def content_text(message: Message, content: Content, has_functions: bool) -> str:
@@ -213,19 +237,19 @@ def content_text(message: Message, content: Content, has_functions: bool) -> str
         return content.text
     if isinstance(content, SystemContent):
         if role is not Role.SYSTEM:
-            raise HarmonyError(f"SystemContent may only appear in a system message, found in a {role.value} message")
+            raise HarmonyError(f"SystemContent may only appear in system messages, found in {role.name.title()}")
         return system_text(content, has_functions)
     if isinstance(content, DeveloperContent):
         if role is not Role.DEVELOPER:
-            raise HarmonyError(f"DeveloperContent may only appear in a developer message, found in a {role.value} message")
+            raise HarmonyError(f"DeveloperContent may only appear in developer messages, found in {role.name.title()}")
         return developer_text(content)
     raise HarmonyError(f"unknown content type {type(content).__name__} in a {role.value} message")
 
 
 def load_harmony_encoding(name: HarmonyEncodingName | str = HarmonyEncodingName.HARMONY_GPT_OSS) -> HarmonyEncoding:
     """The gpt-oss harmony encoding on our from-scratch o200k_harmony tokenizer."""
-    if name not in (HarmonyEncodingName.HARMONY_GPT_OSS, HarmonyEncodingName.HARMONY_GPT_OSS.value):
-        raise HarmonyError(f"unknown harmony encoding {name!r}; expected HarmonyEncodingName.HARMONY_GPT_OSS")
+    if str(name) != HarmonyEncodingName.HARMONY_GPT_OSS.value:
+        raise HarmonyValidationError(f"Invalid HarmonyEncodingName: {name}")
     from gptoss_edu.tokenizer import o200k_harmony
 
     return HarmonyEncoding(o200k_harmony())

@@ -9,15 +9,17 @@ word after the recipient)::
 
 The rules follow what ``openai_harmony`` accepts: the channel is the word right after
 ``<|channel|>`` (up to whitespace or ``<``); the rest is trimmed and split into words on ASCII
-whitespace (and before ``<|constrain|>``); with two or more words the last is the content type
-unless it starts with ``to=``; the word before it is the recipient (``to=`` stripped); anything
-left over is an error. An unknown role followed by more words is a tool's name
-(``functions.get_weather to=assistant``). When the caller already knows the role, a leading
-repeat of it is skipped.
+whitespace (and before ``<|constrain|>``); a word ``to=X`` at the end is the recipient; with two
+or more words the last is otherwise the content type and the word before it the recipient
+(``to=`` stripped), and a single word is the recipient. Anything left over is an error. An
+unknown role followed by more words is a tool's name (``functions.get_weather to=assistant``).
+A leading repeat of the role is skipped (a completion after ``<|start|>assistant`` may say it again).
+Error messages are ``openai_harmony``'s.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .types import Author, HarmonyError, Role
@@ -29,6 +31,8 @@ CONSTRAIN_MARKER = "<|constrain|>"
 ASCII_WHITESPACE = " \t\n\x0c\r"
 UNICODE_WHITESPACE = ASCII_WHITESPACE + "\x0b\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
     chr(c) for c in range(0x2000, 0x200B))
+CHANNEL_END = re.compile(f"[{re.escape(UNICODE_WHITESPACE)}<]")
+ASCII_WORDS = re.compile(f"[^{ASCII_WHITESPACE}]+")
 
 
 @dataclass
@@ -40,6 +44,14 @@ class Header:
     channel: str | None = None
     content_type: str | None = None
 
+    def to_dict(self) -> dict:
+        """As ``openai_harmony``'s parser state shows it (the author's name only when set)."""
+        author: dict = {"role": self.author.role.value}
+        if self.author.name is not None:
+            author["name"] = self.author.name
+        return {"author": author, "recipient": self.recipient, "channel": self.channel,
+                "content_type": self.content_type}
+
 
 def extract_channel(text: str) -> tuple[str | None, str]:
     """Split ``<|channel|>NAME`` out of ``text``; return ``(channel, text without it)``."""
@@ -47,44 +59,66 @@ def extract_channel(text: str) -> tuple[str | None, str]:
     if start < 0:
         return None, text
     after = text[start + len(CHANNEL_MARKER):]
-    length = 0
-    while length < len(after) and after[length] not in UNICODE_WHITESPACE and after[length] != "<":
-        length += 1
+    end = CHANNEL_END.search(after)
+    length = end.start() if end else len(after)
     if length == 0:
-        raise HarmonyError(f"expected a channel name right after {CHANNEL_MARKER}")
+        raise HarmonyError("channel marker present but no channel value found in header")
     return after[:length], text[:start] + after[length:]
 
 
-def split_header(text: str, role: Role | None) -> tuple[str | None, list[str]]:
-    """The channel and the whitespace-separated words left, without a repeat of a known ``role``."""
+def parse_header(text: str, role: Role | None, *, with_recipient: bool = True) -> tuple[Header, str | None]:
+    """Parse a decoded header; ``role`` is given when the caller already knows it (no ``<|start|>`` seen).
+
+    Returns the header and the words left over (joined by spaces), or None. Without
+    ``with_recipient`` (a header a stop token cut short) no recipient or content type is read:
+    every word after the role is left over.
+    """
     channel, rest = extract_channel(text)
-    spaced = rest.replace(CONSTRAIN_MARKER, " " + CONSTRAIN_MARKER).strip(UNICODE_WHITESPACE)
-    words = [w for w in re.split(f"[{ASCII_WHITESPACE}]+", spaced) if w]
-    if role is not None and words[:1] == [role.value]:
-        words.pop(0)  # the role repeated in a completion that already follows "<|start|>role"
-    return channel, words
-
-
-def parse_header(text: str, role: Role | None) -> Header:
-    """Parse a decoded header; ``role`` is given when the caller already knows it (no ``<|start|>`` seen)."""
-    channel, words = split_header(text, role)
+    rest = rest.strip(UNICODE_WHITESPACE)
+    if CONSTRAIN_MARKER in rest:
+        rest = rest.replace(CONSTRAIN_MARKER, " " + CONSTRAIN_MARKER).strip(UNICODE_WHITESPACE)
+    words = ASCII_WORDS.findall(rest)
     author = Author(role=role) if role is not None else _author(words)
-    content_type = words.pop() if len(words) > 1 and not words[-1].startswith("to=") else None
-    recipient = words.pop().removeprefix("to=") if words else None
-    if words:
-        raise HarmonyError(f"unexpected {' '.join(words)!r} before the recipient {recipient!r}")
-    return Header(author=author, recipient=recipient, channel=channel, content_type=content_type)
+    if words and words[0] == author.role.value:
+        words.pop(0)
+    recipient = content_type = None
+    if with_recipient and words:
+        last = words.pop()
+        if last.startswith("to="):
+            recipient = last[3:]
+        elif not words:
+            recipient = last
+        else:
+            content_type = last
+            recipient = words.pop().removeprefix("to=")
+    header = Header(author=author, recipient=recipient, channel=channel, content_type=content_type)
+    return header, (" ".join(words) if words else None)
 
 
 def _author(words: list[str]) -> Author:
-    """Take the role off the front of ``words``: a known role, or a tool name when more words follow."""
+    """Take the role off the front of ``words`` (kept there for a known role; see ``parse_header``)."""
     if not words:
-        raise HarmonyError("expected a role (user, assistant, system, developer, tool or a tool name)")
-    name = words.pop(0)
-    if name == Role.TOOL.value:
-        return Author(role=Role.TOOL, name=name)
-    if name in Role._value2member_map_:
-        return Author(role=Role(name))
-    if name.startswith("to=") or words:
-        return Author(role=Role.TOOL, name=name)
-    raise HarmonyError(f"unknown role {name!r} (a tool name must be followed by ' to=RECIPIENT')")
+        raise HarmonyError("message header did not contain a role")
+    first = words[0]
+    if first in Role._value2member_map_:
+        role = Role(first)
+        return Author(role=role, name=first if role is Role.TOOL else None)
+    if len(words) > 1 or first.startswith("to="):
+        words.pop(0)
+        return Author(role=Role.TOOL, name=first)
+    raise HarmonyError(f"Unknown role: {first}")
+
+
+RUST_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
+def rust_debug(text: str) -> str:
+    """``text`` quoted as Rust's ``{:?}`` shows a string (used in ``openai_harmony``'s messages):
+    backslash escapes, and ``\\u{...}`` for unprintable characters and combining marks. Python's
+    Unicode tables decide both, so about 80 rare code points (spacing marks that Rust counts as
+    grapheme extenders, characters newer than Python's Unicode) are shown differently."""
+    return '"' + "".join(RUST_ESCAPES.get(c) or (f"\\u{{{ord(c):x}}}" if _escaped(c) else c) for c in text) + '"'
+
+
+def _escaped(char: str) -> bool:
+    return (not char.isprintable() and char != " ") or unicodedata.category(char) in ("Mn", "Me")

@@ -19,26 +19,31 @@ Developer message: ``# Instructions`` then the developer's text, and ``# Tools``
 """
 from __future__ import annotations
 
-from .types import DeveloperContent, SystemContent, ToolDescription, ToolNamespaceConfig
-from .typescript import function_signature
+from .types import DeveloperContent, ReasoningEffort, SystemContent, ToolNamespaceConfig
+from .typescript import check_json_numbers, function_signature
 
 FUNCTION_CALLS_LINE = "Calls to these tools must go to the commentary channel: 'functions'."
 
 
 def system_text(content: SystemContent, has_function_tools: bool) -> str:
-    """The body of a system message; ``has_function_tools`` adds the commentary-channel line."""
+    """The body of a system message; ``has_function_tools`` adds the commentary-channel line.
+
+    A field that is set is shown even when empty (``model_identity=""`` leaves an empty line).
+    """
     facts = [
         content.model_identity,
-        content.knowledge_cutoff and f"Knowledge cutoff: {content.knowledge_cutoff}",
-        content.conversation_start_date and f"Current date: {content.conversation_start_date}",
+        None if content.knowledge_cutoff is None else f"Knowledge cutoff: {content.knowledge_cutoff}",
+        None if content.conversation_start_date is None else f"Current date: {content.conversation_start_date}",
     ]
+    shown = [line for line in facts if line is not None]
+    effort = content.reasoning_effort
     sections = [
-        "\n".join(line for line in facts if line),
-        content.reasoning_effort and f"Reasoning: {content.reasoning_effort.value.lower()}",
-        content.tools and tools_section(content.tools),
+        "\n".join(shown) if shown else None,
+        None if effort is None else f"Reasoning: {ReasoningEffort(effort).value.lower()}",
+        tools_section(content.tools) if content.tools else None,
         _channels_section(content, has_function_tools),
     ]
-    return "\n\n".join(s for s in sections if s)
+    return "\n\n".join(s for s in sections if s is not None)
 
 
 def _channels_section(content: SystemContent, has_function_tools: bool) -> str | None:
@@ -70,24 +75,26 @@ def tools_section(namespaces: dict[str, ToolNamespaceConfig]) -> str:
 
 def namespace_text(namespace: ToolNamespaceConfig) -> str:
     """A namespace: its description (as comments when it has tools), then ``namespace x { ... }``."""
-    text = f"## {namespace.name}\n"
-    if namespace.description:
-        described = _comment(namespace.description) if namespace.tools else namespace.description
-        text += "\n" + described
+    lines = [f"## {namespace.name}\n"]
+    commented = bool(namespace.tools)
+    lines += [f"// {line}" if commented else line for line in text_lines(namespace.description or "")]
     if namespace.tools:
-        body = "".join(tool_text(tool) + "\n\n" for tool in namespace.tools)
-        text += f"\nnamespace {namespace.name} {{\n\n{body}}} // namespace {namespace.name}"
-    return text
+        lines.append(f"namespace {namespace.name} {{\n")
+        for tool in namespace.tools:
+            check_json_numbers(tool.parameters, tool.name)
+            lines += [f"// {line}" for line in text_lines(tool.description)]
+            lines.append(f"type {tool.name} = {function_signature(tool.parameters)};\n")
+        lines.append(f"}} // namespace {namespace.name}")
+    return "\n".join(lines)
 
 
-def tool_text(tool: ToolDescription) -> str:
-    """``// description`` lines and ``type name = (_: {...}) => any;``."""
-    comment = _comment(tool.description) + "\n" if tool.description else ""
-    return f"{comment}type {tool.name} = {function_signature(tool.parameters)};"
-
-
-def _comment(text: str) -> str:
-    return "\n".join(f"// {line}" for line in text.split("\n"))
+def text_lines(text: str) -> list[str]:
+    """Lines as Rust's ``str::lines`` gives them: split at ``\\n``, a ``\\r`` before it dropped, no empty
+    last line for a trailing newline (so ``""`` has no lines)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def has_function_tools(content: DeveloperContent) -> bool:
