@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from gptoss_edu.exercises import check_function
+from gptoss_edu.model.flash import merge_partials
 
 
 def _partial(generator: torch.Generator, heads: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -25,6 +26,4 @@ def random_partials(rng: random.Random) -> tuple[torch.Tensor, ...]:
 
 def check_merge_partials(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
     """Check ``fn(max_a, sum_a, acc_a, max_b, sum_b, acc_b) -> (max, sum, acc)`` against the kernels' reference."""
-    from gptoss_edu.kernels.attention import merge_partials
-
     check_function(fn, merge_partials, random_partials, trials=8, atol=1e-9, rtol=1e-9, name="merge_partials")
