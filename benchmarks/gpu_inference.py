@@ -180,8 +180,10 @@ def measure_transformers(config: ModelConfig, device: torch.device, s: Settings)
     """The same measurements for transformers' ``GptOssForCausalLM`` (random bf16 weights, eager decode)."""
     from transformers import GptOssConfig, GptOssForCausalLM
 
+    from gptoss_edu.io.hf_config import to_hf_dict
+
     reset_peak(device)
-    hf_config = config.to_hf_dict()
+    hf_config = to_hf_dict(config)
     hf_config.pop("quantization_config")  # dense bf16 experts: its MXFP4 path needs kernels we cannot download
     for special in ("pad_token_id", "eos_token_id"):  # harmony's ids do not exist in the dry run's short vocabulary
         if hf_config[special] >= config.vocab_size:

@@ -16,6 +16,7 @@ _LAZY = {
     "load_model": "gptoss_edu.io.checkpoint",
     "generate": "gptoss_edu.model.generation",
     "Transformer": "gptoss_edu.model.transformer",
+    "setup_notebook": "gptoss_edu.course",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -17,8 +17,8 @@ import torch
 
 from gptoss_edu.config import ModelConfig
 from gptoss_edu.io.layouts import MXFP4, ORIGINAL, TensorSpec, checkpoint_spec
+from gptoss_edu.io.writer import DEFAULT_SHARD_BYTES, Source, write_layout
 from gptoss_edu.model.random_weights import random_values
-from weights_tools.writer import DEFAULT_SHARD_BYTES, Source, write_layout
 
 CHUNK_ELEMENTS = 2**22  # values drawn per generator: fixed, so the bytes do not depend on how we read
 

@@ -15,6 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+def torch_generator(rng: random.Random):
+    """A ``torch.Generator`` seeded from ``rng``: the checkers' random tensors follow ``check_function``'s seed."""
+    import torch  # the tokenizer and harmony checkers need no torch
+
+    return torch.Generator().manual_seed(rng.randrange(2**31))
+
+
 class ExerciseError(AssertionError):
     """The learner's answer differs from the library's; the message says how."""
 

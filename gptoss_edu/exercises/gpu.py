@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.exercises import check_function
+from gptoss_edu.exercises import check_function, torch_generator
 from gptoss_edu.model.flash import merge_partials
 
 
@@ -19,7 +19,7 @@ def _partial(generator: torch.Generator, heads: int, head_dim: int) -> tuple[tor
 
 
 def random_partials(rng: random.Random) -> tuple[torch.Tensor, ...]:
-    generator = torch.Generator().manual_seed(rng.randrange(2**31))
+    generator = torch_generator(rng)
     heads, head_dim = rng.randint(1, 6), rng.randint(1, 8)
     return (*_partial(generator, heads, head_dim), *_partial(generator, heads, head_dim))
 
