@@ -1,8 +1,9 @@
 """Triton kernels for gpt-oss, installed as ``gptoss_edu.kernels``.
 
-Each module holds a Triton kernel next to a plain-torch reference of the same function
-(the references live in Triton-free library modules: ``gptoss_edu.model.flash``,
-``gptoss_edu.model.rope``, ``gptoss_edu.model.moe``), and is tested against it.
+Each module holds a Triton kernel and names the plain-torch reference it is tested against.
+The references live in Triton-free library modules (``gptoss_edu.model.flash`` for attention,
+``gptoss_edu.model.rope`` for the fused RoPE-and-cache step, ``gptoss_edu.model.norm`` for
+RMSNorm), except ``moe.moe_experts_reference``, which mirrors the kernel's own rounding.
 
 - ``attention``: flash-attention prefill and split-key decode, with sinks and the window;
 - ``moe``: the experts' two matmuls reading MXFP4 weights directly;

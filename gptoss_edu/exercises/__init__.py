@@ -3,8 +3,10 @@
 ``check_function`` is the one mechanism every notebook uses. It stops at the first input on
 which the two disagree and explains the difference in words a learner can act on: an
 exception in their code, a stub that is not written yet, a wrong type, shape or dtype, or
-the worst element with both values. Per-notebook checkers live in the submodules
-(``gptoss_edu.exercises.tokenizer``, ``.harmony``, ...).
+the worst element with both values; ``torch_generator`` seeds the random tensors of a check
+from its ``random.Random``. Per-notebook checkers live in the submodules
+(``gptoss_edu.exercises.tokenizer``, ``.harmony``, ...); ``student_edition`` writes the
+notebooks with their solution cells replaced by stubs.
 """
 from __future__ import annotations
 

@@ -30,8 +30,8 @@ class DecodeGraph:
     """Decode steps for ``cache``'s batch, replayed from a CUDA graph after one eager warm-up step.
 
     ``step(token_ids (B,))`` returns logits ``(B, vocab)`` and advances the cache. The cache
-    must be preallocated (``model.new_cache(batch, capacity)``); ``step`` refuses to run past
-    its capacity. Without CUDA, without the Triton cores or with dequantized experts (whose
+    must be preallocated (``model.new_cache(batch, capacity)``) and is switched to
+    ``fixed_shapes``; ``step`` refuses to run past its capacity. Without CUDA, without the Triton cores or with dequantized experts (whose
     torch core synchronises with the host) every step runs eagerly: the same forward pass.
     """
 
@@ -78,6 +78,7 @@ class DecodeGraph:
 
     @torch.inference_mode()
     def step(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, vocab)`` of ``token_ids (B,)``, the next token of each sequence; the cache advances."""
         if self.cache.room_left() < 1:
             raise ValueError(f"the KV cache is full at {len(self.cache)} tokens; preallocate a larger capacity")
         self.ids.copy_(token_ids.reshape(-1, 1))
@@ -86,16 +87,12 @@ class DecodeGraph:
             return self._eager()
         return self._replay() if self.warmed_up else self._warm_up()
 
+    __call__ = step  # a DecodeGraph is a decoder for ``generate``
 
-def generate(
-    model,
-    prompt_ids: Iterable[int] | torch.Tensor,
-    max_new_tokens: int,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    stop_tokens: Iterable[int] | None = None,
-    seed: int | None = None,
-) -> Iterator[int]:
-    """``gptoss_edu.model.generation.generate`` with graph-replayed decode steps (same arguments, same tokens)."""
-    return generate_with_cache(model, prompt_ids, max_new_tokens, temperature, top_p, stop_tokens, seed,
-                               decoder=lambda cache: DecodeGraph(model, cache).step)
+
+def generate(model, prompt_ids: Iterable[int] | torch.Tensor, max_new_tokens: int, **sampling) -> Iterator[int]:
+    """``gptoss_edu.model.generation.generate`` with graph-replayed decode steps (same arguments, same tokens).
+
+    ``sampling`` takes that function's keywords: ``temperature``, ``top_p``, ``stop_tokens``, ``seed``.
+    """
+    return generate_with_cache(model, prompt_ids, max_new_tokens, decoder=DecodeGraph, **sampling)

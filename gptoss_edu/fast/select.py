@@ -43,11 +43,7 @@ class Acceleration:
     device: str
     choices: dict[str, CoreChoice] = field(default_factory=dict)  # by core: the last choice wins
     fallbacks: list[str] = field(default_factory=list)
-
-    @property
-    def triton(self) -> bool:
-        """Whether the Triton kernels now run the model."""
-        return any(c.why.startswith(("compiled Triton", "Triton interpreter")) for c in self.choices.values())
+    triton: bool = False  # whether the Triton kernels now run the model
 
     def __str__(self) -> str:
         lines = [f"cores on {self.device}:"]
@@ -166,6 +162,7 @@ def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
     why = "Triton interpreter (exact, slow)" if model.device.type != "cuda" else "compiled Triton kernel"
     set_cores(model, report, why, attention=_triton_attention_core(), experts=triton_experts_core,
               rope_store=triton_rope_store_core)
+    report.triton = True
     return True
 
 
@@ -176,6 +173,7 @@ def uses_kernels(model) -> bool:
 
 # ---- one chooser per device type ----------------------------------------------------------------
 def choose_cuda(model, report: Acceleration, interpreter: bool) -> None:
+    """CUDA cores: the compiled Triton kernels, when the smoke test passes."""
     use_triton(model, report)
 
 
