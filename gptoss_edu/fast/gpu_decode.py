@@ -45,8 +45,11 @@ class DecodeGraph:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warmed_up = False
         self.use_graph = device.type == "cuda" and uses_kernels(model) and model.experts == "packed"
-        # Every position the cache can hold, allocated now and kept alive while a graph may point at it.
-        self.rope_tables = model.block[0].attn.rope.cos_sin(len(cache) + cache.room_left(), device)
+        self.rope_tables = self._rope_tables()
+
+    def _rope_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The RoPE tables for every position the cache can hold (the model's own, grown now if needed)."""
+        return self.model.block[0].attn.rope.cos_sin(len(self.cache) + self.cache.room_left(), self.model.device)
 
     def _eager(self) -> torch.Tensor:
         return self.model(self.ids, cache=self.cache)[:, -1]
@@ -64,6 +67,7 @@ class DecodeGraph:
     def _capture(self) -> None:
         """Record one step. Capturing runs the Python (so the host count advances) but none of the kernels."""
         held = len(self.cache)
+        self.rope_tables = self._rope_tables()  # the tables the step reads: kept alive while the graph lives
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.logits = self._eager()
