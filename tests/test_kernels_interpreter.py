@@ -25,6 +25,19 @@ x, scale = torch.randn(3, 40), torch.rand(40)
 torch.testing.assert_close(rms_norm(x, scale), rms_norm_reference(x, scale))
 """
 
+WITHOUT_TRITON = """
+import sys
+sys.modules["triton"] = None  # as if Triton were not installed: importing it raises ImportError
+from gptoss_edu.exercises.gpu import check_merge_partials
+from gptoss_edu.model.flash import attention_reference, merge_partials
+check_merge_partials(merge_partials)
+from gptoss_edu.config import TINY
+from gptoss_edu.fast import accelerate
+from gptoss_edu.model.transformer import Transformer
+report = accelerate(Transformer(TINY, device="meta").to_empty(device="cpu"), interpreter=True, notice=None)
+assert not report.triton and "Triton is not installed" in report.fallbacks[0], report
+"""
+
 COMPILED_IMPORT_CHANGES_NOTHING = """
 import os, triton.language as tl
 before = tl.sum
@@ -48,6 +61,10 @@ def run_fresh(code: str) -> None:
 
 def test_importing_the_package_fast_paths_and_references_imports_no_triton():
     run_fresh(NO_TRITON_ON_IMPORT)
+
+
+def test_the_references_the_checker_and_accelerate_work_without_triton():
+    run_fresh(WITHOUT_TRITON)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the interpreter is for machines without CUDA")
