@@ -56,20 +56,21 @@ def _name(function: Callable) -> str:
     return f"{function.__module__}.{function.__qualname__}"
 
 
+# where each core lives in a layer; the model sets one on every layer with ``set_<core>_core``
+CORE_ATTRIBUTES = {"attention": ("attn", "attention_core"), "experts": ("mlp", "experts_core"),
+                   "rope_store": ("attn", "rope_store_core")}
+
+
 def set_cores(model, report: Acceleration, why: str, **cores: Callable) -> None:
     """Put each ``core=function`` into every layer of ``model`` and record it in ``report``."""
-    setters = {"attention": model.set_attention_core, "experts": model.set_experts_core,
-               "rope_store": model.set_rope_store_core}
     for core, function in cores.items():
-        setters[core](function)
+        getattr(model, f"set_{core}_core")(function)
         record(model, report, core, why)
 
 
 def record(model, report: Acceleration, core: str, why: str) -> None:
-    """Record in ``report`` the ``core`` that a chooser's helper installed in ``model`` itself."""
-    holders = {"attention": ("attn", "attention_core"), "experts": ("mlp", "experts_core"),
-               "rope_store": ("attn", "rope_store_core")}
-    part, attribute = holders[core]
+    """Record in ``report`` the ``core`` that is now in ``model`` (put there by ``set_cores`` or by a helper itself)."""
+    part, attribute = CORE_ATTRIBUTES[core]
     report.choices[core] = CoreChoice(core, _name(getattr(getattr(model.block[0], part), attribute)), why)
 
 
