@@ -125,11 +125,12 @@ def random_ids(vocab: int, *shape: int, device: torch.device) -> torch.Tensor:
 @torch.inference_mode()
 def measure_ours(config: ModelConfig, device: torch.device, s: Settings) -> dict[str, float]:
     """Prefill tokens/s, TTFT (ms), decode tokens/s per batch, peak GB for gptoss-edu."""
-    from gptoss_edu.fast.gpu import random_model, use_kernels
+    from gptoss_edu.fast import accelerate
+    from gptoss_edu.model.random_weights import random_model
 
     reset_peak(device)
     model = random_model(config, device=device, dtype=torch.bfloat16)
-    use_kernels(model)
+    accelerate(model)
 
     def prefill(tokens: int) -> None:
         cache = model.new_cache(capacity=tokens + 1)
@@ -179,8 +180,10 @@ def measure_transformers(config: ModelConfig, device: torch.device, s: Settings)
     """The same measurements for transformers' ``GptOssForCausalLM`` (random bf16 weights, eager decode)."""
     from transformers import GptOssConfig, GptOssForCausalLM
 
+    from gptoss_edu.io.hf_config import to_hf_dict
+
     reset_peak(device)
-    hf_config = config.to_hf_dict()
+    hf_config = to_hf_dict(config)
     hf_config.pop("quantization_config")  # dense bf16 experts: its MXFP4 path needs kernels we cannot download
     for special in ("pad_token_id", "eos_token_id"):  # harmony's ids do not exist in the dry run's short vocabulary
         if hf_config[special] >= config.vocab_size:
@@ -217,8 +220,9 @@ def decode_rate_transformers(model, batch: int, device: torch.device, s: Setting
 @torch.inference_mode()
 def moe_bandwidth(config: ModelConfig, device: torch.device, tokens: int, repeats: int) -> float:
     """Effective bytes/s of one layer's MoE (weights of the experts actually chosen, read once)."""
-    from gptoss_edu.fast.gpu import random_model, triton_experts_core
+    from gptoss_edu.fast.select import triton_experts_core
     from gptoss_edu.model.moe import grouped_experts
+    from gptoss_edu.model.random_weights import random_model
 
     one_layer = config.replace(num_hidden_layers=1, vocab_size=32)
     mlp = random_model(one_layer, device=device, dtype=torch.bfloat16).block[0].mlp

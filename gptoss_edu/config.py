@@ -1,7 +1,8 @@
 """Model configuration: one dataclass whose presets are the real gpt-oss models.
 
 Field names follow OpenAI's reference ``ModelConfig`` (and so the ``original/config.json``
-of the checkpoints); ``from_hf_dict`` reads the Hugging Face flavour of ``config.json``.
+of the checkpoints); ``from_hf_dict`` reads the Hugging Face flavour of ``config.json``
+(writing it is conversion: ``gptoss_edu.io.hf_config.to_hf_dict``).
 ``parameter_count`` and ``bytes_per_decoded_token`` derive the model card's numbers
 from a config, so nothing here is typed in twice.
 """
@@ -98,59 +99,6 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"original config.json has unknown fields {unknown}")
         return cls(**{"name": name, **d})
-
-    def to_hf_dict(self) -> dict:
-        """The Hugging Face ``config.json`` dictionary (``model_type: gpt_oss``)."""
-        rope = {
-            "rope_type": "yarn",
-            "factor": self.rope_scaling_factor,
-            "beta_fast": self.rope_ntk_beta,
-            "beta_slow": self.rope_ntk_alpha,
-            "truncate": False,
-            "original_max_position_embeddings": self.initial_context_length,
-        }
-        # transformers rejects special-token ids outside a small (teaching) vocabulary
-        special_ids = {"pad_token_id": 199999, "eos_token_id": 200002}
-        return {
-            **{key: i for key, i in special_ids.items() if i < self.vocab_size},
-            "architectures": ["GptOssForCausalLM"],
-            "model_type": "gpt_oss",
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_local_experts": self.num_experts,
-            "num_experts_per_tok": self.experts_per_token,
-            "experts_per_token": self.experts_per_token,
-            "vocab_size": self.vocab_size,
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "swiglu_limit": self.swiglu_limit,
-            "head_dim": self.head_dim,
-            "num_attention_heads": self.num_attention_heads,
-            "num_key_value_heads": self.num_key_value_heads,
-            "sliding_window": self.sliding_window,
-            "layer_types": [
-                "sliding_attention" if self.layer_uses_sliding_window(i) else "full_attention"
-                for i in range(self.num_hidden_layers)
-            ],
-            "initial_context_length": self.initial_context_length,
-            "max_position_embeddings": self.max_context_length,
-            "rope_theta": self.rope_theta,
-            "rope_scaling": rope,
-            "rms_norm_eps": self.rms_norm_eps,
-            "attention_bias": True,
-            "attention_dropout": 0.0,
-            "hidden_act": "silu",
-            "tie_word_embeddings": False,
-            "router_aux_loss_coef": 0.9,
-            "output_router_logits": False,
-            "use_cache": True,
-            "torch_dtype": "bfloat16",
-            "quantization_config": {
-                "quant_method": "mxfp4",
-                "modules_to_not_convert": [
-                    "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head",
-                ],
-            },
-        }
 
     @classmethod
     def from_hf_dict(cls, d: dict, name: str = "checkpoint") -> ModelConfig:

@@ -20,8 +20,8 @@ sink has joined the denominator and contributed no value, which is exactly
   accumulators together with the sink. Launch sizes depend only on shapes, and the query
   position is read from a tensor, so a decode step can be captured in a CUDA graph.
 
-``attention`` dispatches between them; ``attention_reference`` is the same block-by-block
-algorithm in plain torch.
+``attention`` dispatches between them. ``attention_reference`` (re-exported from the
+Triton-free ``gptoss_edu.model.flash``) is the same block-by-block algorithm in plain torch.
 """
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ import math
 
 import torch
 
-from gptoss_edu.model.attention import attention_mask
+from gptoss_edu.model.flash import EMPTY_MAX, attention_reference, merge_partials
 
 from ._triton import INTERPRETED, check_device, dot_dtype_for, tl, triton
 
 LOG2E = math.log2(math.e)
-_EMPTY_MAX = tl.constexpr(-1.0e30)  # running maximum of a split that saw no key: finite, so exp2(x - max) never makes NaN
+_EMPTY_MAX = tl.constexpr(EMPTY_MAX)
 
 
 @triton.jit
@@ -252,43 +252,5 @@ def attention(q, k, v, sinks, sm_scale, q_positions, k_positions, sliding_window
     return kernel(q, k, v, sinks, sm_scale, q_positions, k_positions, sliding_window)
 
 
-def merge_partials(
-    max_a: torch.Tensor, sum_a: torch.Tensor, acc_a: torch.Tensor,
-    max_b: torch.Tensor, sum_b: torch.Tensor, acc_b: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Merge two online-softmax partial results over disjoint sets of keys.
-
-    A partial result is ``(m, l, acc)``: a reference logit ``m (...)``, ``l = sum exp(s - m)``
-    and ``acc = sum exp(s - m) * v`` of shape ``(..., D)``. Rescaling both to the larger ``m``
-    gives the partial result of the union; the final output is ``acc / l``. This is how
-    flash attention folds in each key block and how split-key decoding combines its splits.
-    """
-    merged = torch.maximum(max_a, max_b)
-    weight_a, weight_b = torch.exp(max_a - merged), torch.exp(max_b - merged)
-    return merged, sum_a * weight_a + sum_b * weight_b, acc_a * weight_a[..., None] + acc_b * weight_b[..., None]
-
-
-def attention_reference(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sinks: torch.Tensor, sm_scale: float,
-    q_positions: torch.Tensor, k_positions: torch.Tensor, sliding_window: int = 0, block_size: int = 16,
-) -> torch.Tensor:
-    """The kernels' algorithm in plain torch: keys in blocks of ``block_size``, online softmax from the sink.
-
-    Same arguments and result as ``attention_with_sinks``; works in float32. The running
-    result starts as the sink's own partial ``(sink, 1, 0)`` and each block is merged in.
-    """
-    batch, num_queries, num_kv, group, head_dim = q.shape
-    queries = q.float().reshape(batch, num_queries, num_kv * group, head_dim)
-    sink = sinks.float().expand(batch, num_queries, -1)  # (B, T, heads)
-    running = (sink, torch.ones_like(sink), torch.zeros_like(queries))
-    for start in range(0, k.shape[1], block_size):
-        keys = k[:, start:start + block_size].float().repeat_interleave(group, dim=2)  # (B, n, heads, D)
-        values = v[:, start:start + block_size].float().repeat_interleave(group, dim=2)
-        scores = torch.einsum("bthd,bnhd->bthn", queries, keys) * sm_scale
-        visible = attention_mask(q_positions, k_positions[start:start + block_size], sliding_window)  # (T, n)
-        scores = scores.masked_fill(~visible[None, :, None, :], float("-inf"))
-        block_max = scores.amax(-1).clamp(min=_EMPTY_MAX.value)  # finite even when the block is all masked
-        p = torch.exp(scores - block_max[..., None])
-        running = merge_partials(*running, block_max, p.sum(-1), torch.einsum("bthn,bnhd->bthd", p, values))
-    _, total, acc = running
-    return (acc / total[..., None]).reshape(batch, num_queries, -1).to(q.dtype)
+__all__ = ["attention", "attention_decode", "attention_prefill", "attention_reference", "decode_splits",
+           "merge_partials"]

@@ -2,11 +2,14 @@
 
 ``y = x * rsqrt(mean(x^2) + eps) * scale`` with the result cast back to ``x.dtype``; one read
 and one write of the activations instead of the handful of passes the torch version makes.
-``rms_norm_reference`` is the same function in plain torch.
+``rms_norm_reference`` is the same function in plain torch: the library's own
+``gptoss_edu.model.norm.rms_norm``.
 """
 from __future__ import annotations
 
 import torch
+
+from gptoss_edu.model.norm import rms_norm as rms_norm_reference
 
 from ._triton import check_device, tl, triton
 
@@ -35,8 +38,4 @@ def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5) -> torch.T
     return out.reshape(x.shape)
 
 
-def rms_norm_reference(x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """The same, in plain torch: float32 sum of squares per row, then gain and cast."""
-    rows = x.float()
-    inverse_rms = torch.rsqrt(rows.pow(2).sum(-1, keepdim=True) / x.shape[-1] + eps)
-    return (rows * inverse_rms * scale.float()).to(x.dtype)
+__all__ = ["rms_norm", "rms_norm_reference"]

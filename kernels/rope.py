@@ -9,15 +9,16 @@ gathers that row of the cos/sin tables, rotates the half-split pairs, and stores
 query, or the key and value at cache slot ``position % slots`` (the position itself on
 full-attention layers, the ring slot on sliding-window ones).
 
-``rope_and_cache_reference`` is the same function in plain torch: the decode step's own torch
-path (``gptoss_edu.fast.gpu_decode.rope_and_cache``, built on the library's ``apply_rotary``), which
-works without Triton.
+``rope_and_cache_reference`` is the same function in plain torch
+(``gptoss_edu.model.rope.rope_and_cache``, built on the library's ``apply_rotary``), which works
+without Triton. ``gptoss_edu.fast.select`` wraps the kernel as the model's ``rope_store_core``
+for one-token steps into a fixed-shape cache.
 """
 from __future__ import annotations
 
 import torch
 
-from gptoss_edu.fast.gpu_decode import rope_and_cache as rope_and_cache_reference
+from gptoss_edu.model.rope import rope_and_cache as rope_and_cache_reference
 
 from ._triton import check_device, tl, triton
 

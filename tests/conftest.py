@@ -29,6 +29,19 @@ def _seed_offline_vocab() -> None:
 _seed_offline_vocab()
 
 
+def _choose_triton_mode() -> None:
+    """Without CUDA the kernel tests run under Triton's interpreter: chosen here, before any kernel module loads."""
+    import torch
+
+    if not torch.cuda.is_available():
+        from gptoss_edu.kernels import use_interpreter
+
+        use_interpreter()
+
+
+_choose_triton_mode()
+
+
 @pytest.fixture(scope="session")
 def reference_model():
     """OpenAI's ``gpt_oss.torch.model`` module, from the gpt-oss==0.0.9 wheel."""

@@ -67,7 +67,7 @@ def test_hf_spec_matches_transformers_parameter_shapes():
     """Dense names and shapes of the HF layout are those of GptOssForCausalLM; experts as its mxfp4 loader reads."""
     from transformers import GptOssConfig, GptOssForCausalLM
 
-    from weights_tools.writer import config_json
+    from gptoss_edu.io.writer import config_json
 
     hf_config = GptOssConfig(**config_json(CFG, "hf", "mxfp4"))
     with torch.device("meta"):

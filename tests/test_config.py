@@ -17,6 +17,7 @@ from gptoss_edu.config import (
     kv_cache_bytes,
     parameter_count,
 )
+from gptoss_edu.io.hf_config import to_hf_dict
 
 GiB = 2**30
 
@@ -73,14 +74,14 @@ def test_presets_and_errors():
 def test_config_json_round_trips_in_both_flavours(config, tmp_path):
     (tmp_path / "original").mkdir()
     (tmp_path / "original" / "config.json").write_text(json.dumps(config.to_original_dict()))
-    (tmp_path / "config.json").write_text(json.dumps(config.to_hf_dict()))
+    (tmp_path / "config.json").write_text(json.dumps(to_hf_dict(config)))
     for path in (tmp_path / "original" / "config.json", tmp_path / "config.json"):
         assert ModelConfig.from_json_file(path).replace(name=config.name) == config
 
 
 def test_hf_config_is_read_by_transformers():
     transformers = pytest.importorskip("transformers")
-    d = GPT_OSS_20B.to_hf_dict()
+    d = to_hf_dict(GPT_OSS_20B)
     hf = transformers.GptOssConfig(**{k: v for k, v in d.items() if k != "quantization_config"})
     assert hf.num_local_experts == 32 and hf.num_experts_per_tok == 4
     assert hf.layer_types[:2] == ["sliding_attention", "full_attention"]
@@ -88,7 +89,7 @@ def test_hf_config_is_read_by_transformers():
 
 
 def test_newer_transformers_rope_parameters_key_is_read():
-    d = GPT_OSS_20B.to_hf_dict()
+    d = to_hf_dict(GPT_OSS_20B)
     d["rope_parameters"] = {**d.pop("rope_scaling"), "rope_theta": 150000.0}
     del d["rope_theta"]
     assert ModelConfig.from_hf_dict(d, name="gpt-oss-20b") == GPT_OSS_20B

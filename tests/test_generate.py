@@ -50,6 +50,30 @@ def test_batched_cache_equals_full_batched_forward(model):
     assert relative_error(torch.cat(steps, dim=1), full) < 1e-5
 
 
+def test_the_cache_owns_the_positions_host_and_device(model):
+    """``len(cache)`` and ``cache.offset`` advance together; ``positions`` and ``room_left`` follow them."""
+    cache = model.new_cache(capacity=40)
+    assert cache.room_left() == 40 and cache.positions(3).tolist() == [0, 1, 2]
+    with torch.no_grad():
+        model(tokens(30), cache=cache)
+        model(tokens(1, seed=5), cache=cache)
+    assert len(cache) == int(cache.offset) == 31 and cache.offset.device == model.device
+    assert cache.room_left() == 9 and cache.positions(2).tolist() == [31, 32]
+    with pytest.raises(ValueError, match="starting at position 0"):
+        model.block[0].attn(torch.zeros(1, 1, TEST_CONFIG.hidden_size), 0, cache)
+
+
+def test_fixed_shape_cache_gives_the_same_logits(model):
+    """Whole buffers with empty slots masked (what a CUDA graph needs) attend exactly like the filled prefix."""
+    ids = tokens(WINDOW + 12, seed=6)
+    with torch.no_grad():
+        want = model(ids)
+        cache = model.new_cache(capacity=WINDOW + 12, fixed_shapes=True)
+        got = torch.cat([model(ids[:WINDOW], cache=cache)] + [model(ids[i:i + 1], cache=cache)
+                                                               for i in range(WINDOW, ids.numel())])
+    assert relative_error(got, want) < 1e-5
+
+
 def test_sliding_layers_keep_only_the_window(model):
     cache = KVCache(TEST_CONFIG, capacity=16)
     with torch.no_grad():

@@ -1,7 +1,8 @@
-"""The GPU inference path: Triton cores wired into the model, the device-position decode step, the memory budget.
+"""The GPU inference path: ``accelerate`` wiring the Triton cores in, the graph-path decode step, the memory budget.
 
 On a machine without CUDA the kernels run under the Triton interpreter on a tiny model and
-must give the torch path's logits and tokens; the CUDA-graph test runs only with CUDA.
+must give the torch path's logits and tokens; the graph path's step is the model's own
+forward pass run eagerly; the CUDA-graph test runs only with CUDA.
 """
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import pytest
 import torch
 
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY, bytes_per_decoded_token
-from gptoss_edu.fast.gpu import memory_budget, random_model, use_kernels, use_torch, uses_kernels
-from gptoss_edu.fast.gpu_decode import DecodeGraph, advance, decode_step
+from gptoss_edu.fast import accelerate
+from gptoss_edu.fast.gpu import memory_budget
+from gptoss_edu.fast.gpu_decode import DecodeGraph
 from gptoss_edu.fast.gpu_decode import generate as graph_generate
+from gptoss_edu.fast.select import CHOOSERS, choose_cuda, use_torch, uses_kernels
 from gptoss_edu.model.generation import generate
-from gptoss_edu.model.random_weights import random_state_dict
+from gptoss_edu.model.random_weights import random_model, random_state_dict
 from gptoss_edu.model.transformer import Transformer
 
 # Two layers (one sliding, one full), a 4-token window so decoding wraps the ring, a short vocabulary.
@@ -37,7 +40,7 @@ def test_kernels_give_the_torch_logits_prefill_then_decode(model):
         use_torch(model)
         cache = model.new_cache(capacity=16)
         want = torch.cat([model(ids[:7], cache=cache), model(ids[7:8], cache=cache), model(ids[8:], cache=cache)])
-        assert use_kernels(model, allow_interpreter=True) and uses_kernels(model)
+        assert accelerate(model, interpreter=True).triton and uses_kernels(model)
         try:
             cache = model.new_cache(capacity=16)
             got = torch.cat([model(ids[:7], cache=cache), model(ids[7:8], cache=cache), model(ids[8:], cache=cache)])
@@ -47,24 +50,30 @@ def test_kernels_give_the_torch_logits_prefill_then_decode(model):
 
 
 @pytest.mark.parametrize("kernels", [False, True], ids=["torch", "triton"])
-def test_decode_step_matches_the_model_forward(model, kernels):
-    """The device-position step writes the cache where ``LayerCache.update`` would and gives the same logits."""
+def test_graph_path_decode_step_matches_the_model_forward(model, kernels):
+    """``DecodeGraph.step`` (run eagerly here: the code a graph records) gives the full forward's logits."""
     ids = torch.randint(0, CONFIG.vocab_size, (6,), generator=torch.Generator().manual_seed(2)).to(DEVICE)
     with torch.inference_mode():
         use_torch(model)
         want = model(ids)
         cache = model.new_cache(capacity=12)
         model(ids[:3], cache=cache)
-        assert not kernels or use_kernels(model, allow_interpreter=True)
-        got = []
+        assert not kernels or accelerate(model, interpreter=True).triton
+        decoder = DecodeGraph(model, cache)
         try:
-            for p in range(3, 6):  # past the 4-slot ring of layer 0
-                got.append(decode_step(model, ids[p].reshape(1, 1), torch.tensor([p], device=DEVICE), cache)[0])
-                advance(cache)
+            got = [decoder.step(ids[p:p + 1])[0] for p in range(3, 6)]  # past the 4-slot ring of layer 0
         finally:
             use_torch(model)
     torch.testing.assert_close(torch.stack(got), want[3:], atol=1e-4, rtol=1e-4)
-    assert len(cache) == 6 and sorted(cache[0].positions.tolist()) == [2, 3, 4, 5]
+    assert len(cache) == 6 and int(cache.offset) == 6 and sorted(cache[0].positions.tolist()) == [2, 3, 4, 5]
+    assert cache.fixed_shapes and cache[1].positions[:6].tolist() == list(range(6))
+
+
+def test_rope_tables_cover_what_the_cache_can_hold(model):
+    """The graph's RoPE tables are allocated once, for every position the cache may reach, and kept alive."""
+    cache = model.new_cache(capacity=40)
+    decoder = DecodeGraph(model, cache)
+    assert cache.room_left() == 40 and decoder.rope_tables[0].shape[0] >= 40
 
 
 def test_graph_generate_gives_the_plain_tokens(model):
@@ -85,11 +94,18 @@ def test_decode_graph_refuses_to_outgrow_its_cache(model):
             decoder.step(torch.tensor([4], device=DEVICE))
 
 
-def test_falls_back_to_torch_with_one_line_notice():
-    cpu_model = Transformer(CONFIG, device="meta")  # off CUDA, the interpreter not asked for
+def test_reports_each_core_and_falls_back_to_torch_with_one_line_notice(monkeypatch):
+    meta_model = Transformer(CONFIG, device="meta")
     lines = []
-    assert not use_kernels(cpu_model, notice=lines.append)
-    assert len(lines) == 1 and "plain-torch" in lines[0] and not uses_kernels(cpu_model)
+    report = accelerate(meta_model, notice=lines.append)  # no chooser for this device: the torch cores, silently
+    assert not report.triton and not uses_kernels(meta_model) and lines == []
+    assert set(report.choices) == {"attention", "experts", "rope_store"}
+    assert report.choices["experts"].implementation == "gptoss_edu.model.moe.grouped_experts"
+    monkeypatch.setitem(CHOOSERS, "meta", choose_cuda)  # a chooser that wants the Triton kernels, which cannot run
+    report = accelerate(meta_model, notice=lines.append)
+    assert not report.triton and not uses_kernels(meta_model)
+    assert len(lines) == 1 and "plain-torch" in lines[0] and "need CUDA" in lines[0]
+    assert report.fallbacks and "fallback" in str(report)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -98,7 +114,7 @@ def test_cuda_graph_decode_gives_the_torch_tokens():
     prompt = list(range(1, 40))
     with torch.inference_mode():
         want = list(generate(model, prompt, 24, stop_tokens=[]))
-        assert use_kernels(model)
+        assert accelerate(model).triton
         got = list(graph_generate(model, prompt, 24, stop_tokens=[]))
     agree = sum(a == b for a, b in zip(got, want))
     assert got[:4] == want[:4] and agree >= 20, (got, want)  # bf16 rounding may flip a late near-tie
@@ -126,10 +142,9 @@ def test_budget_weights_are_the_loaded_model_bytes():
 
 
 def test_merge_partials_checker_accepts_the_library_and_rejects_a_plain_sum():
-    from gptoss_edu.kernels.attention import merge_partials
-
     from gptoss_edu.exercises import ExerciseError
     from gptoss_edu.exercises.gpu import check_merge_partials
+    from gptoss_edu.model.flash import merge_partials
 
     check_merge_partials(merge_partials)
     with pytest.raises(ExerciseError, match="merge_partials"):

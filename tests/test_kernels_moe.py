@@ -1,7 +1,7 @@
 """The MXFP4 mixture-of-experts kernel == its torch reference == the library's ``grouped_experts``.
 
-Runs under the Triton interpreter on CPU (``gptoss_edu.kernels._triton`` sets
-``TRITON_INTERPRET=1`` when there is no CUDA) and compiled on CUDA when present.
+Runs under the Triton interpreter on CPU (``tests/conftest.py`` calls
+``gptoss_edu.kernels.use_interpreter()`` when there is no CUDA) and compiled on CUDA when present.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fused decode RoPE + KV-cache write == its torch reference == the model's own RoPE and ``LayerCache.update``."""
+"""Fused decode RoPE + KV-cache write == its torch reference == the model's own RoPE and ``LayerCache.write_at``."""
 from __future__ import annotations
 
 import pytest
@@ -67,7 +67,7 @@ def test_reference_matches_the_model_rope_and_ring_cache():
         q, k, v = q.cpu(), k.cpu(), v.cpu()
         got_q = rope_and_cache_reference(q, k, v, cos, sin, torch.tensor([p]), keys, values, positions)
         want_q, want_k = rope(q, k, start=p)
-        layer.update(want_k, v, p)
+        layer.write_at(torch.tensor([p]), want_k, v, held=p)
         torch.testing.assert_close(got_q, want_q)
     torch.testing.assert_close(keys, layer.keys)
     torch.testing.assert_close(values, layer.values)

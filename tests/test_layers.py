@@ -6,6 +6,7 @@ import torch
 from model_helpers import TEST_CONFIG, build_model, relative_error, single_thread  # noqa: F401  (autouse fixture)
 
 import gptoss_edu.model.moe as moe
+from gptoss_edu.io.hf_config import to_hf_dict
 from gptoss_edu.model.attention import attention_mask, attention_with_sinks
 from gptoss_edu.model.mxfp4 import dequantize_state_dict
 from gptoss_edu.model.norm import RMSNorm
@@ -68,7 +69,7 @@ def test_yarn_frequencies_equal_transformers():
     transformers = pytest.importorskip("transformers")
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-    hf_config = transformers.GptOssConfig(**TEST_CONFIG.to_hf_dict())
+    hf_config = transformers.GptOssConfig(**to_hf_dict(TEST_CONFIG))
     inv_freq, attention_factor = ROPE_INIT_FUNCTIONS["yarn"](hf_config, torch.device("cpu"))
     c = TEST_CONFIG
     concentration, ours = yarn_concentration_and_inv_freq(

@@ -18,9 +18,9 @@ import torch
 
 from gptoss_edu.config import TINY, parameter_count
 from gptoss_edu.io.checkpoint import load_model, open_checkpoint
+from gptoss_edu.io.writer import Source, write_layout
 from weights_tools.__main__ import main
 from weights_tools.synthetic import SyntheticSource, write_checkpoint
-from weights_tools.writer import Source, write_layout
 
 CFG = TINY.replace(vocab_size=1024, sliding_window=128, initial_context_length=4096, name="test")
 SET = ["--set", "vocab_size=1024", "--set", "sliding_window=128", "--set", "initial_context_length=4096"]

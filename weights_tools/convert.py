@@ -15,8 +15,8 @@ import torch
 
 from gptoss_edu.io.checkpoint import Checkpoint, open_checkpoint
 from gptoss_edu.io.layouts import BF16, MXFP4
+from gptoss_edu.io.writer import DEFAULT_SHARD_BYTES, Source, write_layout
 from gptoss_edu.model.mxfp4 import dequantize
-from weights_tools.writer import DEFAULT_SHARD_BYTES, Source, write_layout
 
 DEQUANTIZED_NAMES = ("mlp1_weight", "mlp2_weight")
 

@@ -1,9 +1,7 @@
 """Random gpt-oss checkpoints of any size, in either layout, written tensor by tensor.
 
-The numbers look like a trained model's where it matters for testing: dense weights and
-biases ~N(0, 0.02) in bf16, norm scales ~1, attention sinks ~N(0, 1), MXFP4 codes uniform
-over all 16 values with scale bytes in 117..124 (``2**-10 .. 2**-3``, so the decoded expert
-weights are a few hundredths, like the real ones). Everything is deterministic in ``seed``
+The numbers follow the library's one recipe, ``gptoss_edu.model.random_weights.random_values``
+(magnitudes like a trained model's where it matters for testing). Everything is deterministic in ``seed``
 and independent of layout and sharding: each tensor is cut into fixed row chunks and chunk
 ``i`` of tensor ``name`` is drawn from its own generator seeded by ``(seed, name, i)``. So
 the ``"original"`` and ``"hf"`` checkpoints of one seed hold the same model, and a full-size
@@ -19,12 +17,10 @@ import torch
 
 from gptoss_edu.config import ModelConfig
 from gptoss_edu.io.layouts import MXFP4, ORIGINAL, TensorSpec, checkpoint_spec
-from weights_tools.writer import DEFAULT_SHARD_BYTES, Source, write_layout
+from gptoss_edu.io.writer import DEFAULT_SHARD_BYTES, Source, write_layout
+from gptoss_edu.model.random_weights import random_values
 
 CHUNK_ELEMENTS = 2**22  # values drawn per generator: fixed, so the bytes do not depend on how we read
-DENSE_STD = 0.02
-NORM_STD = 0.05
-SCALE_BYTES = (117, 124)  # inclusive range of synthetic E8M0 scale bytes
 
 
 def chunk_rows(spec: TensorSpec) -> int:
@@ -38,21 +34,6 @@ def chunk_rows(spec: TensorSpec) -> int:
 def _generator(seed: int, name: str, chunk: int) -> torch.Generator:
     digest = hashlib.sha256(f"{seed}/{name}/{chunk}".encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
-
-
-def draw_chunk(name: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Random values of ``shape`` with the magnitudes of tensor ``name`` (see module docstring)."""
-    if name.endswith(".blocks"):
-        return torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
-    if name.endswith(".scales"):
-        low, high = SCALE_BYTES
-        return torch.randint(low, high + 1, shape, generator=generator, dtype=torch.uint8)
-    values = torch.randn(shape, generator=generator)
-    if name.endswith("norm.scale"):
-        values = 1.0 + NORM_STD * values
-    elif not name.endswith("sinks"):
-        values = DENSE_STD * values
-    return values.to(torch.bfloat16)
 
 
 class SyntheticSource:
@@ -69,7 +50,7 @@ class SyntheticSource:
         for chunk in range(row0 // step, (row1 - 1) // step + 1):
             start = chunk * step
             n = min(step, spec.shape[0] - start)
-            block = draw_chunk(name, (n, *spec.shape[1:]), _generator(self.seed, name, chunk))
+            block = random_values(name, (n, *spec.shape[1:]), _generator(self.seed, name, chunk))
             pieces.append(block[max(row0 - start, 0):row1 - start])
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 

@@ -15,9 +15,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+PACKAGE = Path(str(resources.files("gptoss_edu")))  # the library's own files, wherever it is installed
+REPOSITORY = PACKAGE.parent  # the course checkout in a source install; a wheel brings the package alone
 _WORD = re.compile(r"\w+")
 
 
@@ -114,7 +116,7 @@ def notebook_documents(folder: str | Path) -> list[Document]:
     return documents
 
 
-def docstring_documents(package: str | Path = REPOSITORY / "gptoss_edu") -> list[Document]:
+def docstring_documents(package: str | Path = PACKAGE) -> list[Document]:
     """One document per module of ``package``: the module docstring, then each public definition's."""
     root = Path(package)
     documents = []
@@ -132,8 +134,13 @@ def docstring_documents(package: str | Path = REPOSITORY / "gptoss_edu") -> list
 
 
 def default_corpus(repository: str | Path = REPOSITORY) -> Corpus:
-    """The course's Markdown files, notebook Markdown cells and library docstrings."""
+    """The course's Markdown files, notebook Markdown cells and library docstrings.
+
+    Outside a course checkout (a wheel installs the package alone) only the docstrings remain.
+    """
     root = Path(repository)
+    if not (root / "notebooks").is_dir():
+        return Corpus(docstring_documents(PACKAGE))
     markdown = [document for document in load_folder(root, ("*.md",))
                 if not document.url.startswith(("build/", "dist/"))]
     return Corpus(markdown + notebook_documents(root / "notebooks") + docstring_documents(root / "gptoss_edu"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from gptoss_edu.config import ModelConfig
+from gptoss_edu.io.hf_config import to_hf_dict
 from gptoss_edu.model.transformer import Transformer
 
 
@@ -65,7 +66,7 @@ def transformers_model(model: Transformer, attn_implementation: str = "eager"):
     import transformers
     from transformers.models.gpt_oss.modeling_gpt_oss import GptOssRotaryEmbedding
 
-    settings = model.config.to_hf_dict()
+    settings = to_hf_dict(model.config)
     settings.pop("quantization_config")  # dense experts
     config = transformers.GptOssConfig(**settings)
     config._attn_implementation = attn_implementation

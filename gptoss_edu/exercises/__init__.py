@@ -13,7 +13,9 @@ which the two disagree and explains the difference in words a learner can act on
 
 A ✓ is printed only once every check of a checker has passed. Per-notebook checkers live in
 the submodules (``gptoss_edu.exercises.tokenizer``, ``.harmony``, ...); predict-then-run
-prompts and quizzes in ``gptoss_edu.exercises.questions``.
+prompts and quizzes in ``gptoss_edu.exercises.questions``; ``torch_generator`` seeds a
+check's random tensors from its ``random.Random``; ``student_edition`` writes the notebooks
+with their solution cells replaced by stubs.
 """
 from __future__ import annotations
 
@@ -29,6 +31,13 @@ from typing import Any
 
 FULL_PRINT_LIMIT = 256  # elements: a tensor up to this size is shown in full
 _SEARCH_TRIALS = 30  # extra random inputs tried to find a smaller failing one
+
+
+def torch_generator(rng: random.Random):
+    """A ``torch.Generator`` seeded from ``rng``: the checkers' random tensors follow ``check_function``'s seed."""
+    import torch  # the tokenizer and harmony checkers need no torch
+
+    return torch.Generator().manual_seed(rng.randrange(2**31))
 
 
 class ExerciseError(AssertionError):
@@ -52,13 +61,6 @@ class Misconception:
 
     mistake: Callable[..., Any]
     hint: str | Callable[..., str]
-
-
-def random_generator(rng: random.Random):
-    """A ``torch.Generator`` seeded from ``rng``, so tensor inputs follow the checker's seed."""
-    import torch
-
-    return torch.Generator().manual_seed(rng.randrange(2**31))
 
 
 def check_function(

@@ -6,18 +6,14 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.exercises import Misconception, check_function
+from gptoss_edu.exercises import Misconception, check_function, torch_generator
 from gptoss_edu.model.attention import attention_mask, attention_with_sinks
 from gptoss_edu.model.norm import rms_norm
 
 
-def _generator(rng: random.Random) -> torch.Generator:
-    return torch.Generator().manual_seed(rng.randrange(2**31))
-
-
 def random_norm_inputs(rng: random.Random, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor, float]:
     """``(x (..., H), scale (H,), eps)`` in ``dtype`` with varied magnitudes and shapes."""
-    g = _generator(rng)
+    g = torch_generator(rng)
     width = rng.choice([8, 64, 2880])
     shape = rng.choice([(width,), (3, width), (2, 5, width)])
     x = (torch.randn(shape, generator=g) * rng.choice([1e-3, 1.0, 30.0])).to(dtype)
@@ -110,7 +106,7 @@ def library_sink_softmax(scores: torch.Tensor, sinks: torch.Tensor) -> torch.Ten
 
 def random_sink_inputs(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
     """``(scores (H, T, S), sinks (H,))`` with sinks from far below to far above the scores."""
-    g = _generator(rng)
+    g = torch_generator(rng)
     heads, num_queries, num_keys = rng.randint(1, 8), rng.randint(1, 6), rng.randint(1, 12)
     scores = torch.randn(heads, num_queries, num_keys, generator=g) * rng.choice([0.5, 3.0])
     sinks = torch.randn(heads, generator=g) * 4

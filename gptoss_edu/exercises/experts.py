@@ -6,18 +6,14 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.exercises import Misconception, check_function
+from gptoss_edu.exercises import Misconception, check_function, torch_generator
 from gptoss_edu.model.moe import swiglu
 from gptoss_edu.model.mxfp4 import BYTES_PER_BLOCK, dequantize
 
 
-def _generator(rng: random.Random) -> torch.Generator:
-    return torch.Generator().manual_seed(rng.randrange(2**31))
-
-
 def random_swiglu_inputs(rng: random.Random) -> tuple[torch.Tensor, float, float]:
     """``(x (..., 2I), alpha, limit)`` with values well past the clamps on both sides."""
-    g = _generator(rng)
+    g = torch_generator(rng)
     shape = rng.choice([(2,), (5, 8), (3, 4, 64)])
     x = torch.randn(shape, generator=g) * rng.choice([1.0, 6.0, 12.0])
     return x, rng.choice([1.702, 1.0]), rng.choice([7.0, 3.0])
@@ -59,7 +55,7 @@ def library_decode_block(block: torch.Tensor, scale: torch.Tensor) -> torch.Tens
 
 def random_block(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
     """``(block (16,) uint8, scale () uint8)``: any code bytes, scale bytes around 127 (factors 2^-20 .. 2^10)."""
-    g = _generator(rng)
+    g = torch_generator(rng)
     block = torch.randint(0, 256, (BYTES_PER_BLOCK,), generator=g, dtype=torch.uint8)
     return block, torch.tensor(rng.randint(107, 137), dtype=torch.uint8)
 

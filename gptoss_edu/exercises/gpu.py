@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from gptoss_edu.exercises import Misconception, check_function
+from gptoss_edu.exercises import Misconception, check_function, torch_generator
+from gptoss_edu.model.flash import merge_partials
 
 
 def _partial(generator: torch.Generator, heads: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -18,15 +19,13 @@ def _partial(generator: torch.Generator, heads: int, head_dim: int) -> tuple[tor
 
 
 def random_partials(rng: random.Random) -> tuple[torch.Tensor, ...]:
-    generator = torch.Generator().manual_seed(rng.randrange(2**31))
+    generator = torch_generator(rng)
     heads, head_dim = rng.randint(1, 6), rng.randint(1, 8)
     return (*_partial(generator, heads, head_dim), *_partial(generator, heads, head_dim))
 
 
 def check_merge_partials(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
     """Check ``fn(max_a, sum_a, acc_a, max_b, sum_b, acc_b) -> (max, sum, acc)`` against the kernels' reference."""
-    from gptoss_edu.kernels.attention import merge_partials
-
     check_function(fn, merge_partials, random_partials, trials=8, atol=1e-9, rtol=1e-9, name="merge_partials",
                    inputs=("max_a", "sum_a", "acc_a", "max_b", "sum_b", "acc_b"), outputs=("max", "sum", "acc"),
                    forbidden=(merge_partials,), misconceptions=(

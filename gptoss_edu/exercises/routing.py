@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from gptoss_edu.exercises import Misconception, check_function
+from gptoss_edu.exercises import Misconception, check_function, torch_generator
 from gptoss_edu.training.pretrain import load_balancing_loss
 from gptoss_edu.viz.routing_data import RoutedText, co_occurrence, expert_load
 
@@ -25,7 +25,7 @@ def random_choices(rng: random.Random) -> tuple[torch.Tensor, int]:
     """``(experts (T, k), num_experts)``: k distinct random experts for each of T tokens."""
     num_experts, k = rng.choice([(8, 2), (16, 4), (32, 4), (128, 4)])
     T = rng.randint(1, 40)
-    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    g = torch_generator(rng)
     experts = torch.stack([torch.randperm(num_experts, generator=g)[:k] for _ in range(T)])  # (T, k)
     return experts, num_experts
 
@@ -70,7 +70,7 @@ def _without_diagonal(experts: torch.Tensor, num_experts: int) -> torch.Tensor:
 def random_router_outputs(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
     """``(router_logits (N, E), expert_indices (N, k))`` with the indices the top-k of the logits."""
     num_experts, k = rng.choice([(8, 2), (16, 4), (32, 4)])
-    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    g = torch_generator(rng)
     logits = torch.randn(rng.randint(1, 64), num_experts, generator=g) * rng.choice([0.1, 1.0, 5.0])
     return logits, torch.topk(logits, k, dim=-1).indices
 

@@ -1,7 +1,16 @@
-"""Fast paths that plug into the readable model: Triton kernel selection and CUDA-graph decoding.
+"""Fast paths that plug into the readable model at its seams, without changing what it computes.
 
-- ``gpu``: whether the Triton kernels can run here, swapping them into a model, GPU memory budgets.
-- ``gpu_decode``: a decode step with its position on the device, captured and replayed as a CUDA graph.
+- ``select``: ``accelerate(model)`` chooses the cores for the model's device (Triton kernels on
+  CUDA, the interpreter on request, a chooser per device type) and reports what it chose;
+- ``gpu_decode``: static buffers for a decode step, captured once as a CUDA graph and replayed;
+  the step is the model's own forward pass, its positions held by the ``KVCache`` on the device;
+- ``gpu``: ``memory_budget``, what a GPU must hold for a model, a context and a prefill.
 
-The kernels themselves live in ``gptoss_edu.kernels`` (the repository's ``kernels/`` folder).
+The kernels themselves live in ``gptoss_edu.kernels`` (the repository's ``kernels/`` folder);
+their plain-torch references in ``gptoss_edu.model``. Importing this package imports no Triton.
 """
+from __future__ import annotations
+
+from gptoss_edu.fast.select import Acceleration, CoreChoice, accelerate
+
+__all__ = ["Acceleration", "CoreChoice", "accelerate"]

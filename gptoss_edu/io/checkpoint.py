@@ -302,9 +302,9 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
 
     The model is built on the meta device, materialised empty on ``device``, and filled tensor
     by tensor, so memory peaks at the model plus one checkpoint tensor. ``experts="dequantized"``
-    decodes the MXFP4 experts into dense ``dtype`` tensors while loading. On CUDA with packed
-    experts and ``kernels``, the Triton cores are swapped in (``gptoss_edu.fast.gpu.use_kernels``,
-    which falls back to plain torch with a one-line notice where they cannot run).
+    decodes the MXFP4 experts into dense ``dtype`` tensors while loading. With ``kernels`` the
+    fastest cores for ``device`` go in afterwards (``gptoss_edu.fast.accelerate``: the Triton
+    kernels on CUDA, falling back to plain torch with a one-line notice where they cannot run).
     The loaded model is for inference: its parameters do not require gradients (otherwise a
     forward pass would keep every decoded expert alive for a backward pass that never comes);
     call ``model.requires_grad_(True)`` to fine-tune it.
@@ -326,8 +326,8 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
                                       f"the model expects {list(target.shape)}")
             target.copy_(value.to(target.dtype))
     model.eval().requires_grad_(False)
-    if kernels and experts == "packed" and torch.device(device).type == "cuda":
-        from gptoss_edu.fast.gpu import use_kernels
+    if kernels:
+        from gptoss_edu.fast import accelerate
 
-        use_kernels(model)
+        accelerate(model)
     return model

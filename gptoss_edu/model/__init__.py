@@ -3,13 +3,18 @@
 - ``norm``: RMSNorm in float32.
 - ``rope``: rotary embeddings with YaRN's frequency blend and concentration.
 - ``attention``: grouped-query attention with sinks and the sliding window.
-- ``kvcache``: the per-layer key/value cache (ring buffers on sliding-window layers).
+- ``kvcache``: the key/value cache (ring buffers on sliding-window layers); it owns the positions.
+- ``flash``: attention block by block with an online softmax, the Triton kernels' algorithm in torch.
 - ``moe``: the top-4 router and the clamped SwiGLU experts; ``mxfp4``: the 4-bit expert format.
-- ``transformer``: blocks and the whole ``Transformer``; ``generation``: sampling with the cache.
-- ``routing``: capturing which experts each token chose; ``random_weights``: random checkpoints' recipe;
+- ``transformer``: blocks and the whole ``Transformer``, the one forward pass every path runs;
+  ``generation``: prefill, then sampling token by token with the cache.
+- ``routing``: the routing hook and capturing which experts each token chose;
+  ``random_weights``: the one recipe for random checkpoints and models;
   ``empty``: layers built without initialising weights that a checkpoint overwrites.
 
-``Transformer`` and ``TransformerBlock`` are also importable from here.
+The hot spots are swappable cores (see ``transformer``): ``gptoss_edu.fast.accelerate`` puts
+faster ones in without changing this code. ``Transformer`` and ``TransformerBlock`` are also
+importable from here.
 """
 from __future__ import annotations
 

@@ -12,7 +12,10 @@ gpt-oss attention, per layer:
 - an ``out`` projection (with bias) and the residual add.
 
 ``attention_with_sinks`` is the core as a plain function of tensors; ``AttentionBlock`` calls
-it through its ``attention_core`` attribute so a fused kernel can replace it (see model.py).
+it through its ``attention_core`` attribute so a fused kernel can replace it, and likewise
+``rope_and_store`` (rotate q and k, write k and v into the cache) through ``rope_store_core``
+(see ``gptoss_edu.model.transformer``). One forward pass serves the teaching path, prefill and
+graph-replayed decode: the positions are a tensor the ``KVCache`` provides.
 """
 from __future__ import annotations
 
@@ -24,10 +27,10 @@ import torch
 from gptoss_edu.config import ModelConfig
 from gptoss_edu.model.empty import empty_module
 from gptoss_edu.model.norm import RMSNorm
-from gptoss_edu.model.rope import RotaryEmbedding
+from gptoss_edu.model.rope import RotaryEmbedding, apply_rotary
 
 if TYPE_CHECKING:
-    from gptoss_edu.model.kvcache import LayerCache
+    from gptoss_edu.model.kvcache import KVCache
 
 
 def attention_mask(q_positions: torch.Tensor, k_positions: torch.Tensor, sliding_window: int = 0) -> torch.Tensor:
@@ -76,6 +79,22 @@ def attention_with_sinks(
     return out.reshape(batch, num_queries, num_kv * group * head_dim).to(out_dtype)
 
 
+def rope_and_store(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                   positions: torch.Tensor, cache: KVCache | None, layer: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rotate ``q (B, T, heads, D)`` and ``k (B, T, KV, D)`` at ``positions (T,)``; store k and v in ``cache``.
+
+    ``cos``/``sin`` are the float32 ``(L, D/2)`` RoPE tables (``L > max(positions)``). Returns
+    the rotated ``q`` and the keys, values and key positions the queries attend: the cache
+    layer's (``cache.write_at``), or just the new ones without a cache.
+    """
+    cos, sin = cos.index_select(0, positions), sin.index_select(0, positions)  # (T, D/2)
+    q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+    if cache is None:
+        return q, k, v, positions
+    return (q, *cache.write_at(layer, positions, k, v))
+
+
 class AttentionBlock(torch.nn.Module):
     """``x + out(attention(rope(qkv(norm(x)))))`` for one layer; state-dict names as the checkpoint.
 
@@ -105,6 +124,7 @@ class AttentionBlock(torch.nn.Module):
         self.out = empty_module(torch.nn.Linear, config.q_dim, config.hidden_size, device=device, dtype=dtype)
         self.rope = rope if rope is not None else RotaryEmbedding(config)
         self.attention_core = attention_with_sinks
+        self.rope_store_core = rope_and_store
 
     def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Split ``qkv(norm(x))`` into ``q (B, T, KV, G, D)``, ``k, v (B, T, KV, D)`` (before RoPE)."""
@@ -117,16 +137,23 @@ class AttentionBlock(torch.nn.Module):
         v = v.unflatten(-1, (c.num_key_value_heads, c.head_dim))
         return q, k, v
 
-    def forward(self, x: torch.Tensor, start: int = 0, cache: LayerCache | None = None) -> torch.Tensor:
-        """``x (B, T, H)`` holds the tokens at positions ``start .. start+T-1``; ``cache`` keeps earlier keys."""
+    def forward(self, x: torch.Tensor, start: int = 0, cache: KVCache | None = None) -> torch.Tensor:
+        """``x (B, T, H)`` holds the tokens at positions ``start .. start+T-1``; ``cache`` keeps earlier keys.
+
+        With a cache, ``start`` must be ``len(cache)`` and the positions come from the cache
+        (a device tensor); ``Transformer.forward`` advances the cache once every layer wrote.
+        """
         q, k, v = self.project_qkv(x)
-        batch, num_tokens = x.shape[:2]
-        q, k = self.rope(q.flatten(2, 3), k, start)  # RoPE sees q as (B, T, heads, D)
-        q = q.unflatten(2, (self.config.num_key_value_heads, -1))  # back to (B, T, KV, G, D)
-        q_positions = torch.arange(start, start + num_tokens, device=x.device)
+        num_tokens = x.shape[1]
         if cache is None:
-            keys, values, k_positions = k, v, q_positions
+            positions = torch.arange(start, start + num_tokens, device=x.device)
+        elif start != len(cache):
+            raise ValueError(f"cache holds {len(cache)} tokens, got new tokens starting at position {start}")
         else:
-            keys, values, k_positions = cache.update(k, v, start)
-        t = self.attention_core(q, keys, values, self.sinks, self.sm_scale, q_positions, k_positions, self.sliding_window)
+            positions = cache.positions(num_tokens)
+        cos, sin = self.rope.cos_sin(start + num_tokens, x.device)
+        q, keys, values, k_positions = self.rope_store_core(
+            q.flatten(2, 3), k, v, cos, sin, positions, cache, self.layer_idx)  # RoPE sees q as (B, T, heads, D)
+        q = q.unflatten(2, (self.config.num_key_value_heads, -1))  # back to (B, T, KV, G, D)
+        t = self.attention_core(q, keys, values, self.sinks, self.sm_scale, positions, k_positions, self.sliding_window)
         return x + self.out(t)

@@ -8,7 +8,8 @@ sampling), drawn with a ``torch.Generator`` seeded by ``seed`` for reproducibili
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 import torch
 
@@ -60,12 +61,16 @@ def generate(
     top_p: float = 1.0,
     stop_tokens: Iterable[int] | None = None,
     seed: int | None = None,
+    decoder: Callable[..., Callable[[torch.Tensor], torch.Tensor]] | None = None,
 ) -> Iterator[int]:
     """Yield up to ``max_new_tokens`` token ids continuing ``prompt_ids`` (batch 1).
 
     Stops after yielding a token from ``stop_tokens`` (default: harmony's ``<|return|>``,
     ``<|call|>``, ``<|endoftext|>``). ``seed`` makes sampling reproducible; greedy decoding
     (``temperature=0``) ignores it. ``model`` is a ``gptoss_edu.model.transformer.Transformer``.
+    ``decoder(model, cache)`` returns the function that takes one token ``(1,)`` through the
+    model and gives its logits ``(1, vocab)``; by default the model's forward pass on the cache
+    (``gptoss_edu.fast.gpu_decode.generate`` passes its CUDA-graph ``DecodeGraph``).
     """
     prompt = torch.as_tensor(list(prompt_ids) if not isinstance(prompt_ids, torch.Tensor) else prompt_ids)
     prompt = prompt.reshape(-1).to(device=model.device, dtype=torch.long)
@@ -75,11 +80,11 @@ def generate(
     if seed is not None:
         generator = torch.Generator(device=model.device).manual_seed(seed)
     cache = model.new_cache(batch_size=1, capacity=prompt.numel() + max_new_tokens)
-    next_input = prompt
-    for _ in range(max_new_tokens):
-        logits = model(next_input, cache=cache)[-1]  # (vocab,) at the last position
+    logits = model(prompt, cache=cache)[-1]  # prefill: (vocab,) at the last prompt position
+    step = decoder(model, cache) if decoder is not None else partial(model, cache=cache)
+    for produced in range(1, max_new_tokens + 1):
         token = sample_next_token(logits, temperature, top_p, generator)
         yield token
-        if token in stops:
+        if token in stops or produced == max_new_tokens:
             return
-        next_input = torch.tensor([token], device=model.device)
+        logits = step(torch.tensor([token], device=model.device))[-1]  # decode: one token, one forward pass

@@ -14,6 +14,14 @@ gpt-oss alternates two kinds of layer, and the cache follows:
 Each slot remembers the position it holds (``-1`` when empty); attention builds its mask
 from these positions, so the ring's rotation needs no reordering. Every tensor has a batch
 dimension ``B``; all rows share the same positions.
+
+The cache owns the positions. ``len(cache)`` counts the tokens held (host side) and
+``cache.offset`` holds the same number as a ``(1,)`` tensor on the cache's device, from which
+``positions(T)`` builds the new tokens' positions without asking the host: that is what lets
+a decode step be recorded once as a CUDA graph and replayed (``gptoss_edu.fast.gpu_decode``).
+A forward pass rotates and writes with ``write_at``, then counts the tokens with ``advance``.
+With ``fixed_shapes`` every write returns whole buffers (empty slots masked by position
+``-1``) instead of the filled prefix, so each step has the same shapes, as a graph needs.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import torch
 from gptoss_edu.config import ModelConfig
 
 _MIN_CAPACITY = 256
+Attended = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # keys, values, their positions
 
 
 class LayerCache:
@@ -30,7 +39,6 @@ class LayerCache:
     def __init__(self, batch_size: int, num_kv_heads: int, head_dim: int, slots: int, ring: bool,
                  device: torch.device | str | None, dtype: torch.dtype):
         self.ring = ring
-        self.length = 0  # tokens seen so far
         self.keys = torch.zeros(batch_size, slots, num_kv_heads, head_dim, device=device, dtype=dtype)
         self.values = torch.zeros_like(self.keys)
         self.positions = torch.full((slots,), -1, dtype=torch.long, device=device)
@@ -39,31 +47,26 @@ class LayerCache:
     def slots(self) -> int:
         return self.keys.shape[1]
 
-    def update(self, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Add ``k, v (B, T, KV, D)`` of positions ``start .. start+T-1``; return every key, value and position to attend.
+    def write_at(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor, held: int,
+                 fixed_shapes: bool = False) -> Attended:
+        """Store ``k, v (B, T, KV, D)`` of ``positions (T,)``; return every key, value and position to attend.
 
+        ``held`` is the number of tokens already stored (the positions are ``held .. held+T-1``).
         The returned keys include the new ones, so a prefill longer than the ring still lets
         each query see its whole window before the ring overwrites the oldest entries.
         """
         if k.shape[0] != self.keys.shape[0]:
             raise ValueError(f"cache holds batch {self.keys.shape[0]}, got keys for batch {k.shape[0]}")
-        if start != self.length:
-            raise ValueError(f"cache holds {self.length} tokens, got new tokens starting at position {start}")
         if self.ring:
-            positions = torch.arange(start, start + k.shape[1], device=self.positions.device)
-            keys, values, all_positions = self._update_ring(k, v, positions)
-        else:
-            keys, values, all_positions = self._update_full(k, v)
-        self.length += k.shape[1]
-        return keys, values, all_positions
-
-    def _update_full(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        end = self.length + k.shape[1]
+            return self._write_ring(positions, k, v)
+        end = held + k.shape[1]
         if end > self.slots:
             self._grow(max(end, 2 * self.slots))
-        self.keys[:, self.length:end] = k
-        self.values[:, self.length:end] = v
-        self.positions[self.length:end] = torch.arange(self.length, end, device=self.positions.device)
+        self.keys.index_copy_(1, positions, k)
+        self.values.index_copy_(1, positions, v)
+        self.positions.index_copy_(0, positions, positions)
+        if fixed_shapes:
+            return self.keys, self.values, self.positions
         return self.keys[:, :end], self.values[:, :end], self.positions[:end]
 
     def _grow(self, slots: int) -> None:
@@ -72,16 +75,15 @@ class LayerCache:
         self.values = torch.cat([self.values, self.values.new_zeros(self.values.shape[0], extra, *self.values.shape[2:])], dim=1)
         self.positions = torch.cat([self.positions, self.positions.new_full((extra,), -1)])
 
-    def _update_ring(self, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _write_ring(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Attended:
         keys = torch.cat([self.keys, k], dim=1)  # old ring entries first, then the new tokens
         values = torch.cat([self.values, v], dim=1)
         all_positions = torch.cat([self.positions, positions])
         kept = min(k.shape[1], self.slots)  # only the newest `slots` tokens stay
         slot = positions[-kept:] % self.slots
-        self.keys[:, slot] = k[:, -kept:]
-        self.values[:, slot] = v[:, -kept:]
-        self.positions[slot] = positions[-kept:]
+        self.keys.index_copy_(1, slot, k[:, -kept:])
+        self.values.index_copy_(1, slot, v[:, -kept:])
+        self.positions.index_copy_(0, slot, positions[-kept:])
         return keys, values, all_positions
 
 
@@ -89,13 +91,18 @@ class KVCache:
     """One ``LayerCache`` per layer: ring buffers on sliding-window layers, growing buffers elsewhere.
 
     ``capacity`` preallocates the full-attention layers for that many tokens (they still
-    grow past it if needed). ``len(cache)`` is the number of tokens already processed, i.e.
-    the position of the next token.
+    grow past it if needed, except where ``room_left`` is relied on). ``len(cache)`` is the
+    number of tokens already processed, i.e. the position of the next token.
     """
 
     def __init__(self, config: ModelConfig, batch_size: int = 1, capacity: int | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
+                 fixed_shapes: bool = False):
         full_slots = capacity if capacity is not None else _MIN_CAPACITY
+        self.max_context_length = config.max_context_length
+        self.fixed_shapes = fixed_shapes
+        self.length = 0  # tokens held, on the host
+        self.offset = torch.zeros(1, dtype=torch.long, device=device)  # the same count, on the device
         self.layers = [
             LayerCache(
                 batch_size, config.num_key_value_heads, config.head_dim,
@@ -106,7 +113,25 @@ class KVCache:
         ]
 
     def __len__(self) -> int:
-        return self.layers[0].length if self.layers else 0
+        return self.length
 
     def __getitem__(self, layer: int) -> LayerCache:
         return self.layers[layer]
+
+    def positions(self, num_tokens: int) -> torch.Tensor:
+        """``(num_tokens,)`` positions of the next tokens, computed on the device from ``offset``."""
+        return self.offset + torch.arange(num_tokens, device=self.offset.device)
+
+    def write_at(self, layer: int, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Attended:
+        """Store layer ``layer``'s new ``k, v (B, T, KV, D)`` at ``positions``; return what its queries attend."""
+        return self.layers[layer].write_at(positions, k, v, self.length, self.fixed_shapes)
+
+    def advance(self, tokens: int) -> None:
+        """Count ``tokens`` more tokens as held, on the host and on the device (after every layer wrote them)."""
+        self.length += tokens
+        self.offset += tokens
+
+    def room_left(self) -> int:
+        """Tokens the cache takes before a full-attention layer must grow (moving its tensors) or the context ends."""
+        full = [layer.slots for layer in self.layers if not layer.ring]
+        return min(full + [self.max_context_length]) - self.length

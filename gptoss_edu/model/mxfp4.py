@@ -19,7 +19,9 @@ import functools
 
 import torch
 
-BLOCK_SIZE = 32  # values sharing one scale byte
+from gptoss_edu.config import MXFP4_BLOCK
+
+BLOCK_SIZE = MXFP4_BLOCK  # values sharing one scale byte (defined once, in gptoss_edu.config)
 BYTES_PER_BLOCK = BLOCK_SIZE // 2  # two 4-bit codes per byte
 SCALE_BIAS = 127  # E8M0 exponent bias: scale byte b means 2**(b - 127)
 E2M1_EMAX = 2  # exponent of the largest E2M1 magnitude, 6 = 1.5 * 2**2

@@ -66,6 +66,24 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
 
 
+def rope_and_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                   position: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                   slot_positions: torch.Tensor) -> torch.Tensor:
+    """One decode token: rotate ``q (B, 1, Hq, D)``, ``k (B, 1, KV, D)`` at ``position (1,)``, store k and v; return q.
+
+    ``cos``/``sin`` are the float32 ``(L, D/2)`` tables; ``keys``/``values`` ``(B, slots, KV, D)``
+    and ``slot_positions (slots,)`` one ``LayerCache``'s tensors; the slot is ``position % slots``
+    (the position itself on a full-attention layer with room, the ring slot on a sliding one).
+    This is the plain-torch reference of the fused kernel ``gptoss_edu.kernels.rope.rope_and_cache``.
+    """
+    cos, sin = cos.index_select(0, position), sin.index_select(0, position)  # (1, D/2)
+    slot = position % keys.shape[1]
+    keys.index_copy_(1, slot, apply_rotary(k, cos, sin))
+    values.index_copy_(1, slot, v)
+    slot_positions.index_copy_(0, slot, position)
+    return apply_rotary(q, cos, sin)
+
+
 class RotaryEmbedding(torch.nn.Module):
     """Applies YaRN RoPE at given positions; holds only cos/sin tables cached per device."""
 

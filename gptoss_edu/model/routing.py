@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import torch
 
+from gptoss_edu.model.moe import RoutingObserver
+
 
 class RoutingRecord:
     """Router logits, chosen experts and their weights for every layer and every token seen."""
@@ -71,16 +73,28 @@ class RoutingRecord:
 
 
 @contextmanager
-def capture_routing(model) -> Iterator[RoutingRecord]:
-    """Record the routing of every forward pass of ``model`` (a ``Transformer``) inside the ``with``."""
+def observe_routing(model, observer: RoutingObserver) -> Iterator[None]:
+    """Call ``observer(layer, router_logits, expert_indices, expert_weights)`` from every MoE layer inside the ``with``.
+
+    The one routing hook of the library: ``capture_routing`` records with it, training
+    collects its balance loss's inputs with it. One observer at a time; it is removed on exit.
+    """
     mlps = [block.mlp for block in model.block]
     if any(mlp.routing_observer is not None for mlp in mlps):
-        raise RuntimeError("capture_routing is already active on this model; nested captures are not supported")
-    record = RoutingRecord(len(mlps))
+        raise RuntimeError("a routing observer is already active on this model (is capture_routing active?); "
+                           "nested routing observers are not supported")
     for mlp in mlps:
-        mlp.routing_observer = record.observe
+        mlp.routing_observer = observer
     try:
-        yield record
+        yield
     finally:
         for mlp in mlps:
             mlp.routing_observer = None
+
+
+@contextmanager
+def capture_routing(model) -> Iterator[RoutingRecord]:
+    """Record the routing of every forward pass of ``model`` (a ``Transformer``) inside the ``with``."""
+    record = RoutingRecord(len(model.block))
+    with observe_routing(model, record.observe):
+        yield record

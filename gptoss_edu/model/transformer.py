@@ -23,9 +23,16 @@ dropped in without editing this code:
   default ``gptoss_edu.model.attention.attention_with_sinks``;
 - ``block[i].mlp.experts_core(x, expert_indices, expert_weights, mlp1, mlp1_bias, mlp2, mlp2_bias, alpha, limit)``,
   default ``gptoss_edu.model.moe.grouped_experts``, where ``mlp1``/``mlp2`` are dense tensors
-  or ``(blocks, scales)`` pairs.
+  or ``(blocks, scales)`` pairs;
+- ``block[i].attn.rope_store_core(q, k, v, cos, sin, positions, cache, layer)``, default
+  ``gptoss_edu.model.attention.rope_and_store`` (a fused decode kernel may replace it).
 
-``set_attention_core`` and ``set_experts_core`` set them on every layer.
+``set_attention_core``, ``set_experts_core`` and ``set_rope_store_core`` set them on every
+layer; ``gptoss_edu.fast.accelerate`` chooses them for the model's device.
+
+The positions of the tokens come from the ``KVCache`` (a tensor on the model's device), so
+this one forward pass also serves a decode step captured as a CUDA graph
+(``gptoss_edu.fast.gpu_decode``).
 """
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ import torch
 from gptoss_edu.config import ModelConfig
 from gptoss_edu.model.attention import AttentionBlock
 from gptoss_edu.model.empty import empty_module
-from gptoss_edu.model.kvcache import KVCache, LayerCache
+from gptoss_edu.model.kvcache import KVCache
 from gptoss_edu.model.moe import ExpertsMode, MLPBlock
 from gptoss_edu.model.norm import RMSNorm
 from gptoss_edu.model.rope import RotaryEmbedding
@@ -52,8 +59,8 @@ class TransformerBlock(torch.nn.Module):
         self.attn = AttentionBlock(config, layer_idx, device=device, dtype=dtype, rope=rope)
         self.mlp = MLPBlock(config, layer_idx, device=device, dtype=dtype, experts=experts)
 
-    def forward(self, x: torch.Tensor, start: int = 0, cache: LayerCache | None = None) -> torch.Tensor:
-        """``x (B, T, H)`` at positions ``start ..``; ``cache`` is this layer's slot of a ``KVCache``."""
+    def forward(self, x: torch.Tensor, start: int = 0, cache: KVCache | None = None) -> torch.Tensor:
+        """``x (B, T, H)`` at positions ``start ..``; this layer writes its keys and values into ``cache``."""
         return self.mlp(self.attn(x, start, cache))
 
 
@@ -91,9 +98,10 @@ class Transformer(torch.nn.Module):
     def device(self) -> torch.device:
         return self.embedding.weight.device
 
-    def new_cache(self, batch_size: int = 1, capacity: int | None = None) -> KVCache:
-        """An empty ``KVCache`` on the model's device and dtype."""
-        return KVCache(self.config, batch_size=batch_size, capacity=capacity, device=self.device, dtype=self.dtype)
+    def new_cache(self, batch_size: int = 1, capacity: int | None = None, fixed_shapes: bool = False) -> KVCache:
+        """An empty ``KVCache`` on the model's device and dtype (see ``KVCache`` for the arguments)."""
+        return KVCache(self.config, batch_size=batch_size, capacity=capacity, device=self.device, dtype=self.dtype,
+                       fixed_shapes=fixed_shapes)
 
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         if ids.dim() not in (1, 2):
@@ -108,8 +116,10 @@ class Transformer(torch.nn.Module):
                 f"max_context_length={self.config.max_context_length} of {self.config.name}"
             )
         x = self.embedding(ids)  # (B, T, H)
-        for i, block in enumerate(self.block):
-            x = block(x, start, cache[i] if cache is not None else None)
+        for block in self.block:
+            x = block(x, start, cache)
+        if cache is not None:
+            cache.advance(ids.shape[1])
         logits = self.unembedding(self.norm(x))  # (B, T, vocab)
         return logits if batched else logits[0]
 
@@ -122,3 +132,8 @@ class Transformer(torch.nn.Module):
         """Use ``core`` (same signature as ``grouped_experts``) in every layer."""
         for block in self.block:
             block.mlp.experts_core = core
+
+    def set_rope_store_core(self, core: Callable[..., tuple[torch.Tensor, ...]]) -> None:
+        """Use ``core`` (same signature as ``rope_and_store``) in every layer."""
+        for block in self.block:
+            block.attn.rope_store_core = core

@@ -33,8 +33,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from gptoss_edu.io.writer import Source, write_layout
 from gptoss_edu.model.moe import grouped_experts
 from gptoss_edu.model.mxfp4 import dequantize, quantize
+from gptoss_edu.model.routing import observe_routing
 
 EXPERT_WEIGHTS = ("mlp1_weight", "mlp2_weight")
 
@@ -76,16 +78,8 @@ def load_balancing_loss(router_logits: torch.Tensor, expert_indices: torch.Tenso
 def router_outputs(model) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
     """Collect ``(router_logits, expert_indices)`` of every layer, *with* gradients, inside the ``with``."""
     collected: list[tuple[torch.Tensor, torch.Tensor]] = []
-    mlps = [block.mlp for block in model.block]
-    if any(mlp.routing_observer is not None for mlp in mlps):
-        raise RuntimeError("a routing observer is already set on this model (is capture_routing active?)")
-    for mlp in mlps:
-        mlp.routing_observer = lambda layer, logits, indices, weights: collected.append((logits, indices))
-    try:
+    with observe_routing(model, lambda layer, logits, indices, weights: collected.append((logits, indices))):
         yield collected
-    finally:
-        for mlp in mlps:
-            mlp.routing_observer = None
 
 
 def language_model_loss(model, batch: torch.Tensor, balance_coef: float) -> tuple[torch.Tensor, float, float]:
@@ -239,7 +233,5 @@ def packed_state_dict(model: torch.nn.Module, dtype: torch.dtype = torch.bfloat1
 
 def save_original(tensors: dict[str, torch.Tensor], config, path: str | Path, overwrite: bool = True) -> Path:
     """Write ``tensors`` (original-layout names) as an ``original/`` checkpoint folder with ``config.json``."""
-    from weights_tools.writer import Source, write_layout
-
     source = Source(rows=lambda name, row0, row1: tensors[name][row0:row1], dtype=lambda name: tensors[name].dtype)
     return write_layout(path, config, "original", source, overwrite=overwrite)

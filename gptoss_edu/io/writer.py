@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from gptoss_edu.config import ModelConfig
 from gptoss_edu.io.checkpoint import INDEX_FILE, expected_stored
+from gptoss_edu.io.hf_config import to_hf_dict
 from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part
 from gptoss_edu.io.safetensors_io import TensorToWrite, write_safetensors
 
@@ -41,7 +42,7 @@ def config_json(config: ModelConfig, layout: str, experts: str) -> dict:
     """The ``config.json`` of a layout; dequantized Hugging Face folders carry no ``quantization_config``."""
     if layout == ORIGINAL:
         return config.to_original_dict()
-    data = config.to_hf_dict()
+    data = to_hf_dict(config)
     if experts == BF16:
         data.pop("quantization_config")
     return data
