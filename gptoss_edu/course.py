@@ -11,6 +11,8 @@ import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
+from gptoss_edu.io.offline import share_vocab_with_peers
+
 WIDTH = 16
 
 
@@ -48,4 +50,5 @@ def setup_notebook(*packages: str, note: str = "") -> str:
         print(f"{name:<{WIDTH}}{found}")
     device, description = describe_device()
     print(f"{'device':<{WIDTH}}{description}" + (f" ({note})" if note else ""))
+    share_vocab_with_peers()  # so tiktoken and openai-harmony work offline too
     return device
