@@ -56,7 +56,7 @@ def make_bundle(out: str | os.PathLike, checkpoint: str | os.PathLike, name: str
     """Create (or extend) the bundle at ``out`` with the checkpoint at ``checkpoint``; return ``out``."""
     out = Path(out)
     folder, _ = find_checkpoint(checkpoint)
-    name = plain_name(name or (folder.parent.name if folder.name == "original" else folder.name))
+    name = plain_name(name if name is not None else (folder.parent.name if folder.name == "original" else folder.name))
     problems = verify(folder, progress=progress)
     if problems:
         raise CheckpointError([f"not bundling {folder}:"] + problems)
