@@ -15,6 +15,7 @@ from pathlib import Path
 MXFP4_BLOCK = 32  # values sharing one E8M0 scale byte
 MXFP4_BYTES_PER_VALUE = 0.5 + 1 / MXFP4_BLOCK  # one nibble, plus a scale byte per 32
 BF16_BYTES = 2
+MAX_CONFIG_JSON_BYTES = 2**20  # a real config.json is about 2 kB
 
 # Upper bounds far above any gpt-oss (or any released MoE) but low enough that a hostile
 # config.json fails in microseconds instead of allocating a spec for a million layers.
@@ -229,6 +230,10 @@ class ModelConfig:
     def from_json_file(cls, path: str | Path) -> ModelConfig:
         """Read either flavour of ``config.json``; the flavour is told by ``model_type``."""
         path = Path(path)
+        if not path.is_file():  # also refuses a FIFO, which would block the read forever
+            raise FileNotFoundError(f"no config.json at {path} (or not a regular file)")
+        if path.stat().st_size > MAX_CONFIG_JSON_BYTES:
+            raise ValueError(f"{path}: more than {MAX_CONFIG_JSON_BYTES} bytes, too large for a config.json")
         try:
             d = json.loads(path.read_text())
         except FileNotFoundError:

@@ -212,6 +212,30 @@ def test_shard_linking_inside_is_followed(sound, tmp_path):
     assert not open_checkpoint(folder).problems
 
 
+def test_hugging_face_cache_snapshot_links_are_followed(sound, tmp_path):
+    """``snapshot_download`` without ``local_dir`` links each file to ``../../blobs/<hash>``: that is allowed."""
+    repo = tmp_path / "hub" / "models--openai--tiny"
+    snapshot, blobs = repo / "snapshots" / "0123abc", repo / "blobs"
+    snapshot.mkdir(parents=True)
+    blobs.mkdir()
+    for i, file in enumerate(sorted(sound["hf"].iterdir())):
+        shutil.copyfile(file, blobs / f"blob{i}")
+        (snapshot / file.name).symlink_to(os.path.relpath(blobs / f"blob{i}", snapshot))
+    ckpt = open_checkpoint(snapshot)
+    assert not ckpt.problems and ckpt.layout == "hf"
+
+
+@needs_fifo
+def test_a_shard_swapped_for_a_fifo_after_opening_is_refused(sound, tmp_path):
+    folder = copy(sound["original"], tmp_path)
+    ckpt = open_checkpoint(folder)
+    shard = next(folder.glob("*.safetensors"))
+    shard.unlink()
+    os.mkfifo(shard)
+    with pytest.raises(CheckpointError, match="named pipe"):
+        within(60, ckpt.read, "norm.scale")
+
+
 def test_original_subfolder_linking_outside_is_refused(sound, tmp_path):
     hub = copy(sound["hf"], tmp_path, "hub")
     (hub / "original").symlink_to(sound["original"])

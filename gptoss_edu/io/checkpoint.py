@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from gptoss_edu.config import ModelConfig
+from gptoss_edu.config import MAX_CONFIG_JSON_BYTES, ModelConfig
 from gptoss_edu.io.bundle import BUNDLE_ENV, CHECKPOINTS_DIR, bundle_checkpoints
 from gptoss_edu.io.files import FolderError, inside, open_regular, plain_relative_name, read_json
 from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part, TensorSpec, checkpoint_spec, is_mxfp4, stored_spec
@@ -41,7 +41,6 @@ from gptoss_edu.io.values import value_problem
 
 INDEX_FILE = "model.safetensors.index.json"
 FLOAT_DTYPES = (torch.bfloat16, torch.float32)
-MAX_CONFIG_BYTES = 2**20  # a real config.json is 2 kB
 MAX_INDEX_BYTES = 64 * 2**20  # the 120b index is 60 kB
 MAX_SHARDS = 10_000  # the 120b has 15
 
@@ -107,7 +106,7 @@ def read_config_json(folder: Path) -> dict:
     """The raw ``config.json`` of a checkpoint folder, bounded and checked to be an object."""
     if not (folder / "config.json").exists() and not (folder / "config.json").is_symlink():
         raise CheckpointError(f"{folder}: no config.json, so this is not a checkpoint folder")
-    return _read_json(folder, "config.json", MAX_CONFIG_BYTES)
+    return _read_json(folder, "config.json", MAX_CONFIG_JSON_BYTES)
 
 
 def read_config(folder: Path, layout: str) -> ModelConfig:
@@ -186,12 +185,13 @@ def _weight_map(folder: Path) -> tuple[dict[str, str] | None, list[str]]:
 
 def _index_problems(index_file: Path, weight_map: dict[str, str], stored: dict[str, StoredTensor]) -> list[str]:
     problems = []
-    readable = {t.file.name for t in stored.values()}
+    where = {name: t.file.relative_to(index_file.parent).as_posix() for name, t in stored.items()}  # as the index names it
+    readable = set(where.values())
     for name, file in weight_map.items():
         if name not in stored and file in readable:
             problems.append(f"{index_file}: tensor {name!r} is listed in {file}, which does not contain it")
-        elif name in stored and stored[name].file.name != file:
-            problems.append(f"{index_file}: tensor {name!r} is listed in {file} but stored in {stored[name].file.name}")
+        elif name in stored and where[name] != file:
+            problems.append(f"{index_file}: tensor {name!r} is listed in {file} but stored in {where[name]}")
     for name, t in stored.items():
         if name not in weight_map:
             problems.append(f"{t.file}: tensor {name!r} is not listed in {INDEX_FILE}")
@@ -287,7 +287,11 @@ def read_rows(t: StoredTensor, row0: int, row1: int) -> torch.Tensor:
     """Rows ``[row0, row1)`` along dim 0 of a stored tensor, read straight from its file."""
     row_bytes = (t.end - t.begin) // t.shape[0] if t.shape and t.shape[0] else 0
     buffer = bytearray((row1 - row0) * row_bytes)
-    with open_regular(t.file) as f:  # the file was checked when its header was read; a FIFO swapped in is refused
+    try:
+        f = open_regular(t.file)  # checked when its header was read; a FIFO swapped in since is refused
+    except (FolderError, OSError) as e:
+        raise CheckpointError(f"{t.file}: tensor {t.name!r} cannot be read any more ({e})") from None
+    with f:
         f.seek(t.begin + row0 * row_bytes)
         if f.readinto(buffer) != len(buffer):
             raise CheckpointError(f"{t.file}: tensor {t.name!r}: file ended early (truncated)")
