@@ -248,6 +248,7 @@ HEADER_ATTACKS = {
     "bool shape": ({"dtype": "U8", "shape": [True, 2], "data_offsets": [0, 2]}, "malformed header entry"),
     "negative offset": ({"dtype": "U8", "shape": [2], "data_offsets": [-2, 0]}, "malformed header entry"),
     "4000-digit offset": ({"dtype": "U8", "shape": [2], "data_offsets": [0, 10**3999]}, "malformed header entry"),
+    "huge dimensions": ({"dtype": "U8", "shape": [2**62] * 8, "data_offsets": [0, 2]}, "needs"),
     "string dtype": ({"dtype": 7, "shape": [2], "data_offsets": [0, 2]}, "malformed header entry"),
     "50 dimensions": ({"dtype": "U8", "shape": [1] * 50, "data_offsets": [0, 1]}, "malformed header entry"),
 }

@@ -29,6 +29,7 @@ DTYPES: dict[str, torch.dtype] = {
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library enforces
 MAX_DIMS = 8
+MAX_NUMBER = 2**63  # dimensions and offsets above this are not sizes; the bound keeps the arithmetic small
 
 
 class SafetensorsFormatError(ValueError):
@@ -82,7 +83,7 @@ def read_header(path: str | os.PathLike) -> dict[str, StoredTensor]:
         raise SafetensorsFormatError(f"{path}: the JSON header nests more than {MAX_JSON_DEPTH} levels deep")
     header.pop("__metadata__", None)
     data_start = 8 + n
-    tensors = {name: _stored(path, name, entry, data_start, size) for name, entry in header.items()}
+    tensors = {name: _stored(path, name, entry, data_start) for name, entry in header.items()}
     _check_offsets(path, tensors, data_start, size)
     return dict(sorted(tensors.items(), key=lambda item: item[1].begin))
 
@@ -92,22 +93,22 @@ def _whole(value: object, high: int) -> bool:
     return type(value) is int and 0 <= value <= high  # noqa: E721
 
 
-def _stored(path: Path, name: str, entry: object, data_start: int, size: int) -> StoredTensor:
+def _stored(path: Path, name: str, entry: object, data_start: int) -> StoredTensor:
     fields = entry if isinstance(entry, dict) else {}
     dtype, shape, offsets = fields.get("dtype"), fields.get("shape"), fields.get("data_offsets")
     sound = (isinstance(dtype, str) and dtype in DTYPES
-             and isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_whole(d, size) for d in shape)
-             and isinstance(offsets, list) and len(offsets) == 2 and all(_whole(o, size) for o in offsets))
+             and isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_whole(d, MAX_NUMBER) for d in shape)
+             and isinstance(offsets, list) and len(offsets) == 2 and all(_whole(o, MAX_NUMBER) for o in offsets))
     if not sound:
         shown = repr(entry) if len(repr(entry)) < 200 else repr(entry)[:200] + "..."
         raise SafetensorsFormatError(
             f"{path}: tensor {name!r} has a malformed header entry {shown} (need dtype in {sorted(DTYPES)}, "
-            f"shape of at most {MAX_DIMS} whole numbers, data_offsets [begin, end] within the file's {size} bytes)"
+            f"shape of at most {MAX_DIMS} whole numbers, data_offsets [begin, end] below 2**63)"
         )
     torch_dtype = DTYPES[dtype]
     numel = 1
     for d in shape:
-        numel *= d  # each d <= size and at most MAX_DIMS of them: a small product
+        numel *= d  # at most MAX_DIMS factors below 2**63: a small product
     begin, end = offsets
     if end - begin != numel * torch_dtype.itemsize:
         raise SafetensorsFormatError(
