@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from gptoss_edu.io.bundle import BUNDLE_ENV, CHECKPOINTS_DIR, MANIFEST, VOCAB_DIR
 from gptoss_edu.io.checkpoint import INDEX_FILE, CheckpointError, find_checkpoint, open_checkpoint
 from gptoss_edu.io.files import FolderError, open_regular, partial_name, read_json, remove_stale_partials
-from gptoss_edu.io.vocab import VOCAB_FILENAME, check_vocab_bytes, resolve_vocab
+from gptoss_edu.io.vocab import VOCAB_FILENAME, resolve_vocab
 from weights_tools.verify import verify
 
 FORMAT = "gptoss-edu bundle"
@@ -81,6 +81,7 @@ def open_bundle(out: Path) -> dict:
     """The manifest of bundle ``out`` (``created``: entries the tool made, ``readme_sha256``: the README it
     last wrote); a new or empty folder becomes a bundle, anything else is refused."""
     remove_stale_partials(out)  # the whole-folder partials of older versions of this tool
+    remove_stale_partials(out / MANIFEST)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise BundleError(f"{out} exists and is not a folder; choose a new folder for the bundle")
     if (out / MANIFEST).exists() or (out / MANIFEST).is_symlink():
@@ -152,9 +153,8 @@ def _place_vocab(out: Path, vocab: str | os.PathLike | None, manifest: dict) -> 
     source = resolve_vocab(vocab)
     target = out / entry
     if entry not in manifest["created"] and target.is_file() and not target.is_symlink():
-        with open_regular(target) as f:
-            check_vocab_bytes(f.read(), f"{target} (already in the bundle, not created by the bundle tool)")
-        return  # the official file, put there by hand: keep it
+        resolve_vocab(target)  # hash-checked: the official file, put there by hand, is kept; anything else refused
+        return
     _place(out, entry, manifest, lambda path: shutil.copyfile(source, path))
 
 
