@@ -16,6 +16,64 @@ from pathlib import Path
 MXFP4_BLOCK = 32  # values sharing one E8M0 scale byte
 MXFP4_BYTES_PER_VALUE = 0.5 + 1 / MXFP4_BLOCK  # one nibble, plus a scale byte per 32
 BF16_BYTES = 2
+MAX_CONFIG_JSON_BYTES = 2**20  # a real config.json is about 2 kB
+
+# Upper bounds far above any gpt-oss (or any released MoE) but low enough that a hostile
+# config.json fails in microseconds instead of allocating a spec for a million layers.
+INT_LIMITS = {
+    "num_hidden_layers": 1024, "num_experts": 4096, "experts_per_token": 4096, "vocab_size": 2**22,
+    "hidden_size": 2**16, "intermediate_size": 2**17, "head_dim": 1024, "num_attention_heads": 1024,
+    "num_key_value_heads": 1024, "sliding_window": 2**24, "initial_context_length": 2**24,
+}
+# Exclusive lower and inclusive upper bound of each real-valued field.
+FLOAT_LIMITS = {
+    "swiglu_limit": (0.0, 1e4), "swiglu_alpha": (0.0, 1e3), "rope_theta": (0.0, 1e12),
+    "rope_scaling_factor": (0.0, 1e4), "rope_ntk_alpha": (0.0, 1e4), "rope_ntk_beta": (0.0, 1e4),
+    "rms_norm_eps": (0.0, 1.0),
+}
+
+
+def config_problems(values: dict) -> list[tuple[str, str]]:
+    """``(field, what is wrong)`` for every field of ``values`` a ``ModelConfig`` cannot hold.
+
+    Types first (integers must be ``int``, not bool or float; reals may be int or float, finite),
+    then ranges, then the relations between fields (heads divisible by key-value heads, even
+    head_dim for RoPE, MXFP4-sized widths, at most ``num_experts`` experts per token).
+    """
+    problems = [(f, why) for f, limit in INT_LIMITS.items() if (why := _int_problem(values.get(f), limit))]
+    problems += [(f, why) for f, limits in FLOAT_LIMITS.items() if (why := _float_problem(values.get(f), *limits))]
+    if not isinstance(values.get("name"), str):
+        problems.append(("name", f"must be a string, got {values.get('name')!r}"))
+    if problems:
+        return problems  # the relations below need sound numbers
+    v = values
+    if v["num_attention_heads"] % v["num_key_value_heads"]:
+        problems.append(("num_attention_heads", f"{v['num_attention_heads']} is not a multiple of "
+                                                f"num_key_value_heads ({v['num_key_value_heads']})"))
+    if v["head_dim"] % 2:
+        problems.append(("head_dim", f"{v['head_dim']} must be even for RoPE"))
+    if v["experts_per_token"] > v["num_experts"]:
+        problems.append(("experts_per_token", f"{v['experts_per_token']} is more than num_experts ({v['num_experts']})"))
+    for field in ("hidden_size", "intermediate_size"):
+        if v[field] % MXFP4_BLOCK:
+            problems.append((field, f"{v[field]} is not a multiple of {MXFP4_BLOCK} (MXFP4 blocks)"))
+    return problems
+
+
+def _int_problem(value: object, limit: int) -> str | None:
+    if type(value) is not int:  # noqa: E721 -- bool is an int subclass, and True layers is a mistake
+        return f"must be an integer, got {value!r} ({type(value).__name__})"
+    if not 1 <= value <= limit:
+        return f"must be between 1 and {limit}, got {value}"
+    return None
+
+
+def _float_problem(value: object, low: float, high: float) -> str | None:
+    if type(value) not in (int, float):
+        return f"must be a number, got {value!r} ({type(value).__name__})"
+    if not low < value <= high:  # also False for NaN
+        return f"must be above {low:g} and at most {high:g}, got {value}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -43,23 +101,9 @@ class ModelConfig:
     name: str = "gpt-oss-120b"
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.num_attention_heads % self.num_key_value_heads:
-            problems.append(
-                f"num_attention_heads={self.num_attention_heads} is not a multiple of "
-                f"num_key_value_heads={self.num_key_value_heads}"
-            )
-        if self.head_dim % 2:
-            problems.append(f"head_dim={self.head_dim} must be even for RoPE")
-        if self.experts_per_token > self.num_experts:
-            problems.append(
-                f"experts_per_token={self.experts_per_token} > num_experts={self.num_experts}"
-            )
-        for field in ("hidden_size", "intermediate_size"):
-            if getattr(self, field) % MXFP4_BLOCK:
-                problems.append(f"{field}={getattr(self, field)} must be a multiple of {MXFP4_BLOCK} (MXFP4 blocks)")
+        problems = config_problems({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         if problems:
-            raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+            raise ValueError("invalid ModelConfig: " + "; ".join(f"{field}: {why}" for field, why in problems))
 
     # ---- derived sizes -------------------------------------------------------------
     @property
@@ -94,53 +138,87 @@ class ModelConfig:
 
     @classmethod
     def from_original_dict(cls, d: dict, name: str = "checkpoint") -> ModelConfig:
+        """Read OpenAI's ``original/config.json`` (absent fields take the 120b defaults, as the reference does)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"original config.json has unknown fields {unknown}")
-        return cls(**{"name": name, **d})
+        values = {f.name: f.default for f in dataclasses.fields(cls)} | {"name": name, **d}
+        problems = config_problems(values)
+        if problems:
+            raise ValueError("; ".join(f"{field}: {why}" for field, why in problems))
+        return cls(**values)
 
     @classmethod
     def from_hf_dict(cls, d: dict, name: str = "checkpoint") -> ModelConfig:
+        """Read the Hugging Face ``config.json``; a bad value raises ``ValueError`` naming its JSON key."""
         if d.get("model_type") != "gpt_oss":
-            raise ValueError(f"Hugging Face config.json has model_type={d.get('model_type')!r}, expected 'gpt_oss'")
+            raise ValueError(f"model_type: {d.get('model_type')!r}, expected 'gpt_oss'")
         rope = d.get("rope_scaling") or d.get("rope_parameters") or {}
-        factor = float(rope.get("factor", 1.0)) if rope.get("rope_type", "yarn") == "yarn" else 1.0
-        return cls(
-            num_hidden_layers=d["num_hidden_layers"],
-            num_experts=d["num_local_experts"],
-            experts_per_token=d.get("num_experts_per_tok", d.get("experts_per_token", 4)),
-            vocab_size=d["vocab_size"],
-            hidden_size=d["hidden_size"],
-            intermediate_size=d["intermediate_size"],
-            swiglu_limit=d.get("swiglu_limit", 7.0),
-            head_dim=d.get("head_dim", d["hidden_size"] // d["num_attention_heads"]),
-            num_attention_heads=d["num_attention_heads"],
-            num_key_value_heads=d["num_key_value_heads"],
-            sliding_window=d.get("sliding_window", 128),
-            initial_context_length=rope.get("original_max_position_embeddings", d.get("initial_context_length", 4096)),
-            rope_theta=rope.get("rope_theta", d.get("rope_theta", 150000.0)),
-            rope_scaling_factor=factor,
-            rope_ntk_alpha=rope.get("beta_slow", 1.0),
-            rope_ntk_beta=rope.get("beta_fast", 32.0),
-            rms_norm_eps=d.get("rms_norm_eps", 1e-5),
-            name=name,
-        )
+        if not isinstance(rope, dict):
+            raise ValueError(f"rope_scaling: must be an object, got {rope!r}")
+        values, keys = {f.name: f.default for f in dataclasses.fields(cls)} | {"name": name}, {}
+        for field, places, default in _hf_sources(d, rope):
+            for source, key in places:
+                if key in source:
+                    values[field], keys[field] = source[key], key
+                    break
+            else:
+                if default is None:
+                    raise ValueError(f"{places[0][1]}: missing")
+                values[field] = default
+        if rope.get("rope_type", "yarn") != "yarn":
+            values["rope_scaling_factor"] = 1.0
+        problems = config_problems(values)
+        if problems:
+            raise ValueError("; ".join(f"{keys.get(field, field)}: {why}" for field, why in problems))
+        return cls(**values)
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> ModelConfig:
         """Read either flavour of ``config.json``; the flavour is told by ``model_type``."""
         path = Path(path)
+        if not path.is_file():  # also refuses a FIFO, which would block the read forever
+            raise FileNotFoundError(f"no config.json at {path} (or not a regular file)")
+        if path.stat().st_size > MAX_CONFIG_JSON_BYTES:
+            raise ValueError(f"{path}: more than {MAX_CONFIG_JSON_BYTES} bytes, too large for a config.json")
         try:
             d = json.loads(path.read_text())
         except FileNotFoundError:
             raise FileNotFoundError(f"no config.json at {path}") from None
-        except json.JSONDecodeError as e:
+        except (RecursionError, ValueError) as e:  # bad syntax, deep nesting, numbers of thousands of digits
             raise ValueError(f"{path} is not valid JSON: {e}") from None
-        name = path.parent.name
-        if "model_type" in d:
-            return cls.from_hf_dict(d, name=name)
-        return cls.from_original_dict(d, name=name)
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: expected a JSON object")
+        try:
+            return cls.from_hf_dict(d, path.parent.name) if "model_type" in d else cls.from_original_dict(d, path.parent.name)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
+
+
+def _hf_sources(d: dict, rope: dict) -> list[tuple[str, list[tuple[dict, str]], object]]:
+    """``(field, [(dict, key), ...] in order of preference, default or None if required)`` of the HF config."""
+    heads, hidden = d.get("num_attention_heads"), d.get("hidden_size")
+    head_dim = hidden // heads if type(heads) is int and type(hidden) is int and heads > 0 else 64  # noqa: E721
+    return [
+        ("num_hidden_layers", [(d, "num_hidden_layers")], None),
+        ("num_experts", [(d, "num_local_experts")], None),
+        ("experts_per_token", [(d, "num_experts_per_tok"), (d, "experts_per_token")], 4),
+        ("vocab_size", [(d, "vocab_size")], None),
+        ("hidden_size", [(d, "hidden_size")], None),
+        ("intermediate_size", [(d, "intermediate_size")], None),
+        ("swiglu_limit", [(d, "swiglu_limit")], 7.0),
+        ("head_dim", [(d, "head_dim")], head_dim),
+        ("num_attention_heads", [(d, "num_attention_heads")], None),
+        ("num_key_value_heads", [(d, "num_key_value_heads")], None),
+        ("sliding_window", [(d, "sliding_window")], 128),
+        ("initial_context_length", [(rope, "original_max_position_embeddings"), (d, "initial_context_length")], 4096),
+        ("rope_theta", [(rope, "rope_theta"), (d, "rope_theta")], 150000.0),
+        ("rope_scaling_factor", [(rope, "factor")], 1.0),
+        ("rope_ntk_alpha", [(rope, "beta_slow")], 1.0),
+        ("rope_ntk_beta", [(rope, "beta_fast")], 32.0),
+        ("rms_norm_eps", [(d, "rms_norm_eps")], 1e-5),
+    ]
 
 
 GPT_OSS_120B = ModelConfig()

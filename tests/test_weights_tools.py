@@ -286,7 +286,7 @@ def test_verify_catches_missing_shard_and_bad_index(synth_original, tmp_path, ca
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_nonfinite_bit_test_agrees_with_isfinite(dtype):
-    from weights_tools.verify import count_nonfinite
+    from gptoss_edu.io.values import count_nonfinite
 
     values = torch.randn(4000, generator=torch.Generator().manual_seed(0)) * 1e4
     values[::7] = float("nan")

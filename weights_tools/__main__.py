@@ -87,7 +87,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from weights_tools.download import download
 
-    out = download(args.repo, args.out or args.repo.split("/")[-1], args.layout, args.revision, not args.no_verify)
+    out = download(args.repo, args.out or args.repo.split("/")[-1], args.layout, args.revision, not args.no_verify,
+                   args.timeout)
     print(f"downloaded and verified {args.repo} into {out}")
     return 0
 
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=("original", "hf"), default="original")
     p.add_argument("--revision")
     p.add_argument("--no-verify", action="store_true")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a connection or an answer (default 30)")
     p.set_defaults(run=cmd_download)
     return parser
 

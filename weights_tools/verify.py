@@ -3,7 +3,8 @@
 Structure (``gptoss_edu.io.checkpoint``): every expected tensor present with the right shape and
 dtype, nothing unexpected, shards consistent with the index, no truncated file or corrupt
 header. Content, streamed in chunks so memory stays at one chunk: no NaN or Inf in floating
-tensors, and MXFP4 scale bytes inside ``PLAUSIBLE_SCALE_BYTES``. One line per problem.
+tensors (``gptoss_edu.io.values``, as ``load_model`` checks), and MXFP4 scale bytes inside
+``PLAUSIBLE_SCALE_BYTES``. One line per problem.
 """
 from __future__ import annotations
 
@@ -15,15 +16,12 @@ from tqdm.auto import tqdm
 
 from gptoss_edu.io.checkpoint import CheckpointError, open_checkpoint, read_rows
 from gptoss_edu.io.safetensors_io import StoredTensor
+from gptoss_edu.io.values import count_nonfinite
 
 CHUNK_BYTES = 16 * 2**20
-# NaN and Inf are the values whose exponent bits are all ones; testing the bits on an integer
-# view needs no floating-point temporaries (bf16 isfinite upcasts, costing ~10x the chunk).
-_EXPONENT_BITS = {
-    torch.bfloat16: (torch.int16, 0x7F80), torch.float16: (torch.int16, 0x7C00), torch.float32: (torch.int32, 0x7F800000),
-}
 # 2**-63 .. 2**33: trained weights sit far inside; bytes outside (255 is E8M0's NaN) mean the
-# scales were overwritten or shifted, not trained.
+# scales were overwritten or shifted, not trained. (load_model refuses only what cannot decode:
+# gptoss_edu.io.values.MAX_SCALE_BYTE.)
 PLAUSIBLE_SCALE_BYTES = (64, 160)
 
 
@@ -34,14 +32,6 @@ def iter_chunks(t: StoredTensor, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tor
     step = max(1, chunk_bytes // row_bytes)
     for row0 in range(0, rows, step):
         yield read_rows(t, row0, min(row0 + step, rows))
-
-
-def count_nonfinite(chunk: torch.Tensor) -> int:
-    """How many NaN or Inf values ``chunk`` holds."""
-    if chunk.dtype not in _EXPONENT_BITS:
-        return int((~torch.isfinite(chunk)).sum())
-    view, mask = _EXPONENT_BITS[chunk.dtype]
-    return int(((chunk.view(view) & mask) == mask).sum())
 
 
 def content_problems(t: StoredTensor) -> list[str]:

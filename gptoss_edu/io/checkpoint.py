@@ -8,6 +8,12 @@ with its file and tensor; any problem raises ``CheckpointError``. The result rea
 under their original-layout names, whole or a range of rows at a time, with plain positioned
 reads (no memory map, so memory holds only what was asked for).
 
+Folders from strangers (see ``gptoss_edu.io.files``): only regular files inside the folder
+are opened (an index naming ``/dev/zero`` or ``../x``, a FIFO shard or a link leading out is
+a ``CheckpointError``), JSON files are bounded in size and depth, and ``config.json`` is
+validated field by field before anything is sized from it. ``load_model`` also checks the
+numbers it copies (``gptoss_edu.io.values``) unless ``check_values=False``.
+
 Where we look (``find_checkpoint``):
 - a folder with ``config.json`` and ``*.safetensors``: the layout is Hugging Face when the
   config has ``model_type`` (``model.safetensors``, or shards named in
@@ -15,26 +21,28 @@ Where we look (``find_checkpoint``):
   ``*.safetensors`` in the folder, as the reference loader reads it; an index is checked if present);
 - a Hub download holding both (the HF files at the root and ``original/``): we take
   ``original/``, the model's native naming; pass ``layout="hf"`` to take the root instead;
-- a classroom bundle: with ``$GPTOSS_EDU_BUNDLE`` set, ``load_model()`` without a path takes
-  the only checkpoint in ``$GPTOSS_EDU_BUNDLE/checkpoints/``, and a relative name that is
+- a classroom bundle (``gptoss_edu.io.bundle``): with ``$GPTOSS_EDU_BUNDLE`` set, ``load_model()``
+  without a path takes the only checkpoint in its ``checkpoints/``, and a relative name that is
   not an existing path is looked up there (``load_model("gpt-oss-20b")``).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
-from gptoss_edu.config import ModelConfig
-from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part, TensorSpec, checkpoint_spec, hf_parts, is_mxfp4
+from gptoss_edu.config import MAX_CONFIG_JSON_BYTES, ModelConfig
+from gptoss_edu.io.bundle import BUNDLE_ENV, CHECKPOINTS_DIR, bundle_checkpoints
+from gptoss_edu.io.files import FolderError, inside, open_regular, plain_relative_name, read_json
+from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part, TensorSpec, checkpoint_spec, is_mxfp4, stored_spec
 from gptoss_edu.io.safetensors_io import SafetensorsFormatError, StoredTensor, read_header
+from gptoss_edu.io.values import value_problem
 
 INDEX_FILE = "model.safetensors.index.json"
-BUNDLE_ENV = "GPTOSS_EDU_BUNDLE"
-BUNDLE_CHECKPOINTS = "checkpoints"
 FLOAT_DTYPES = (torch.bfloat16, torch.float32)
+MAX_INDEX_BYTES = 64 * 2**20  # the 120b index is 60 kB
+MAX_SHARDS = 10_000  # the 120b has 15
 
 
 class CheckpointError(ValueError):
@@ -48,26 +56,16 @@ class CheckpointError(ValueError):
 
 
 # ---- finding the folder -------------------------------------------------------------------
-def bundle_checkpoints() -> dict[str, Path]:
-    """Checkpoint folders of the bundle named by ``$GPTOSS_EDU_BUNDLE`` (empty when unset)."""
-    root = os.environ.get(BUNDLE_ENV)
-    if not root:
-        return {}
-    folder = Path(root) / BUNDLE_CHECKPOINTS
-    return {p.name: p for p in sorted(folder.iterdir())} if folder.is_dir() else {}
-
-
 def find_checkpoint(path: str | os.PathLike | None = None, layout: str = "auto") -> tuple[Path, str]:
     """Return ``(folder, layout)`` for ``path`` (see the module docstring for the rules)."""
     folder = _locate(path)
     if layout not in ("auto", ORIGINAL, HF):
         raise ValueError(f"layout={layout!r}; choose 'auto', 'original' or 'hf'")
     if layout in ("auto", ORIGINAL) and (folder / "original" / "config.json").is_file():
+        if not (folder / "original").resolve().is_relative_to(folder.resolve()):
+            raise CheckpointError(f"{folder / 'original'}: links to {(folder / 'original').resolve()}, outside {folder}")
         folder = folder / "original"
-    config_file = folder / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(f"{folder}: no config.json, so this is not a checkpoint folder")
-    found = HF if "model_type" in _read_json(config_file) else ORIGINAL
+    found = HF if "model_type" in read_config_json(folder) else ORIGINAL
     if layout != "auto" and found != layout:
         raise CheckpointError(f"{folder} holds the {found!r} layout, but layout={layout!r} was asked for")
     return folder, found
@@ -78,7 +76,7 @@ def _locate(path: str | os.PathLike | None) -> Path:
     if path is None:
         if len(bundled) == 1:
             return next(iter(bundled.values()))
-        where = f"${BUNDLE_ENV}/{BUNDLE_CHECKPOINTS} holds {sorted(bundled) or 'nothing'}"
+        where = f"${BUNDLE_ENV}/{CHECKPOINTS_DIR} holds {sorted(bundled) or 'nothing'}"
         raise CheckpointError(f"no checkpoint path given and {where}; pass a path or one of those names")
     folder = Path(path).expanduser()
     if folder.is_dir():
@@ -91,24 +89,34 @@ def _locate(path: str | os.PathLike | None) -> Path:
     raise CheckpointError(f"{folder}: no such checkpoint folder{hint}")
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(folder: Path, name: str, max_bytes: int) -> dict:
+    """The JSON object in regular file ``name`` of ``folder``; anything else is a ``CheckpointError``."""
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+        data = read_json(inside(folder, name), max_bytes, name)
+    except FileNotFoundError:
+        raise CheckpointError(f"{folder}: no {name}") from None
+    except (FolderError, OSError) as e:
+        raise CheckpointError(str(e)) from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
+        raise CheckpointError(f"{folder / name}: expected a JSON object")
     return data
 
 
+def read_config_json(folder: Path) -> dict:
+    """The raw ``config.json`` of a checkpoint folder, bounded and checked to be an object."""
+    if not (folder / "config.json").exists() and not (folder / "config.json").is_symlink():
+        raise CheckpointError(f"{folder}: no config.json, so this is not a checkpoint folder")
+    return _read_json(folder, "config.json", MAX_CONFIG_JSON_BYTES)
+
+
 def read_config(folder: Path, layout: str) -> ModelConfig:
-    """The ``ModelConfig`` of a checkpoint folder, from the ``config.json`` flavour of its layout."""
-    data = _read_json(folder / "config.json")
+    """The ``ModelConfig`` of a checkpoint folder, each field checked before anything is sized from it."""
+    data = read_config_json(folder)
     name = folder.parent.name if folder.name == "original" else folder.name
     try:
         return ModelConfig.from_hf_dict(data, name=name) if layout == HF else ModelConfig.from_original_dict(data, name)
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{folder / 'config.json'}: not a gpt-oss {layout} config ({e})") from None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / 'config.json'}: invalid gpt-oss {layout} config: {e}") from None
 
 
 # ---- reading headers and checking them ---------------------------------------------------------
@@ -116,30 +124,32 @@ def read_headers(folder: Path) -> tuple[dict[str, StoredTensor], list[str], set[
     """Every stored tensor of the folder by name, the problems found on the way, and the names
     the index places in unreadable files (already reported with their file, so not again as missing)."""
     index_file = folder / INDEX_FILE
-    if index_file.is_file():
-        weight_map = _read_json(index_file).get("weight_map")
-        if not isinstance(weight_map, dict):
-            return {}, [f"{index_file}: no 'weight_map' object"], set()
+    if index_file.exists() or index_file.is_symlink():
+        weight_map, problems = _weight_map(folder)
+        if weight_map is None:
+            return {}, problems, set()
         files = sorted(set(weight_map.values()))
     else:
-        weight_map = None
+        weight_map, problems = None, []
         files = sorted(p.name for p in folder.glob("*.safetensors"))
         if not files:
             return {}, [f"{folder}: no *.safetensors files"], set()
     stored: dict[str, StoredTensor] = {}
-    problems: list[str] = []
     unreadable: set[str] = set()
+    listed: dict[str, list[str]] = {}
+    for name, file in (weight_map or {}).items():
+        listed.setdefault(file, []).append(name)
     for file in files:
         try:
-            header = read_header(folder / file)
+            header = read_header(inside(folder, file))
         except FileNotFoundError:
-            listed = sorted(k for k, v in weight_map.items() if v == file)
-            more = ", ..." if len(listed) > 5 else ""
-            problems.append(f"{folder / file}: missing shard (named in {INDEX_FILE} for {len(listed)} tensors: "
-                            f"{', '.join(listed[:5])}{more})")
+            names = sorted(listed.get(file, []))
+            more = ", ..." if len(names) > 5 else ""
+            problems.append(f"{folder / file}: missing shard (named in {INDEX_FILE} for {len(names)} tensors: "
+                            f"{', '.join(names[:5])}{more})")
             unreadable.add(file)
             continue
-        except SafetensorsFormatError as e:
+        except (FolderError, SafetensorsFormatError, OSError) as e:
             problems.append(str(e))
             unreadable.add(file)
             continue
@@ -153,31 +163,39 @@ def read_headers(folder: Path) -> tuple[dict[str, StoredTensor], list[str], set[
     return stored, problems, {name for name, file in weight_map.items() if file in unreadable}
 
 
+def _weight_map(folder: Path) -> tuple[dict[str, str] | None, list[str]]:
+    """The index's ``weight_map`` (tensor name -> shard file name), or ``None`` and why it cannot be used."""
+    index_file = folder / INDEX_FILE
+    weight_map = _read_json(folder, INDEX_FILE, MAX_INDEX_BYTES).get("weight_map")
+    if not isinstance(weight_map, dict):
+        return None, [f"{index_file}: no 'weight_map' object"]
+    wrong = [f"{index_file}: tensor {name!r} is mapped to {file!r}, not a file name (a string)"
+             for name, file in weight_map.items() if not isinstance(file, str)]
+    for file in sorted(set(weight_map.values()) if not wrong else ()):
+        try:
+            plain_relative_name(file, str(index_file))
+        except FolderError as e:
+            wrong.append(str(e))
+    if wrong:  # an index that points outside the folder is not consulted at all
+        return None, wrong
+    if len(set(weight_map.values())) > MAX_SHARDS:
+        return None, [f"{index_file}: names {len(set(weight_map.values()))} shard files, more than {MAX_SHARDS}"]
+    return weight_map, []
+
+
 def _index_problems(index_file: Path, weight_map: dict[str, str], stored: dict[str, StoredTensor]) -> list[str]:
     problems = []
-    readable = {t.file.name for t in stored.values()}
+    where = {name: t.file.relative_to(index_file.parent).as_posix() for name, t in stored.items()}  # as the index names it
+    readable = set(where.values())
     for name, file in weight_map.items():
         if name not in stored and file in readable:
             problems.append(f"{index_file}: tensor {name!r} is listed in {file}, which does not contain it")
-        elif name in stored and stored[name].file.name != file:
-            problems.append(f"{index_file}: tensor {name!r} is listed in {file} but stored in {stored[name].file.name}")
+        elif name in stored and where[name] != file:
+            problems.append(f"{index_file}: tensor {name!r} is listed in {file} but stored in {where[name]}")
     for name, t in stored.items():
         if name not in weight_map:
             problems.append(f"{t.file}: tensor {name!r} is not listed in {INDEX_FILE}")
     return problems
-
-
-def expected_stored(config: ModelConfig, layout: str, experts: str) -> dict[str, tuple[str, Part, TensorSpec]]:
-    """Stored name -> (original name, the rows it holds, expected on-disk spec), for one layout."""
-    out = {}
-    for name, spec in checkpoint_spec(config, experts).items():
-        parts = [Part(name, 0, spec.shape[0])] if layout == ORIGINAL else hf_parts(config, name, spec.shape[0])
-        for part in parts:
-            shape = (part.rows, *spec.shape[1:])
-            if part.transposed:
-                shape = (shape[0], shape[2], shape[1])
-            out[part.name] = (name, part, TensorSpec(shape, spec.dtype))
-    return out
 
 
 def detect_experts(stored_names) -> str:
@@ -233,8 +251,11 @@ class Checkpoint:
         self.config = read_config(folder, layout)
         self.stored, header_problems, unreadable = read_headers(folder)
         self.experts = detect_experts(self.stored)
-        self.expected = expected_stored(self.config, layout, self.experts)
-        self.problems = header_problems + spec_problems(self.expected, self.stored, folder, unreadable)
+        self.expected = stored_spec(self.config, layout, self.experts)
+        # when no header could be read, the reason is the problem: not each expected tensor as missing
+        nothing_read = not self.stored and header_problems
+        self.problems = header_problems + ([] if nothing_read else
+                                           spec_problems(self.expected, self.stored, folder, unreadable))
         self.spec = checkpoint_spec(self.config, self.experts)
         self._parts: dict[str, list[Part]] = {}
         for name, part, _ in self.expected.values():
@@ -243,6 +264,10 @@ class Checkpoint:
     def dtype_of(self, name: str) -> torch.dtype:
         """On-disk dtype of original-layout tensor ``name`` (bf16 or float32 for floating tensors)."""
         return self.stored[self._parts[name][0].name].dtype
+
+    def files_of(self, name: str) -> list[str]:
+        """Names of the files holding original-layout tensor ``name`` (several for a split qkv)."""
+        return sorted({self.stored[part.name].file.name for part in self._parts[name]})
 
     def read(self, name: str, row0: int = 0, row1: int | None = None) -> torch.Tensor:
         """Rows ``[row0, row1)`` (all by default) of original-layout tensor ``name``."""
@@ -262,7 +287,11 @@ def read_rows(t: StoredTensor, row0: int, row1: int) -> torch.Tensor:
     """Rows ``[row0, row1)`` along dim 0 of a stored tensor, read straight from its file."""
     row_bytes = (t.end - t.begin) // t.shape[0] if t.shape and t.shape[0] else 0
     buffer = bytearray((row1 - row0) * row_bytes)
-    with open(t.file, "rb") as f:
+    try:
+        f = open_regular(t.file)  # checked when its header was read; a FIFO swapped in since is refused
+    except (FolderError, OSError) as e:
+        raise CheckpointError(f"{t.file}: tensor {t.name!r} cannot be read any more ({e})") from None
+    with f:
         f.seek(t.begin + row0 * row_bytes)
         if f.readinto(buffer) != len(buffer):
             raise CheckpointError(f"{t.file}: tensor {t.name!r}: file ended early (truncated)")
@@ -279,14 +308,21 @@ def open_checkpoint(path: str | os.PathLike | None = None, layout: str = "auto",
 
 
 # ---- loading a model --------------------------------------------------------------------------
-def _checkpoint_tensor(ckpt: Checkpoint, name: str, target: torch.Tensor) -> torch.Tensor:
+def _checkpoint_tensor(ckpt: Checkpoint, name: str, target: torch.Tensor, check_values: bool) -> torch.Tensor:
     """The checkpoint's value for model tensor ``name``, decoding MXFP4 when the model holds dense experts."""
+
+    def read(stored_name: str) -> torch.Tensor:
+        value = ckpt.read(stored_name)
+        if check_values:
+            check_tensor_values(ckpt, stored_name, value)
+        return value
+
     if name in ckpt.spec:
-        return ckpt.read(name)
+        return read(name)
     if f"{name}.blocks" in ckpt.spec:  # dequantized model, packed checkpoint
         from gptoss_edu.model.mxfp4 import dequantize
 
-        return dequantize(ckpt.read(f"{name}.blocks"), ckpt.read(f"{name}.scales"), target.dtype)
+        return dequantize(read(f"{name}.blocks"), read(f"{name}.scales"), target.dtype)
     if name.endswith((".blocks", ".scales")):
         raise CheckpointError(
             f"{ckpt.folder}: stores dequantized (bf16) experts, so tensor {name!r} of a packed model has no source; "
@@ -295,9 +331,27 @@ def _checkpoint_tensor(ckpt: Checkpoint, name: str, target: torch.Tensor) -> tor
     raise CheckpointError(f"{ckpt.folder}: the model has tensor {name!r}, which no checkpoint tensor provides")
 
 
+def check_tensor_values(ckpt: Checkpoint, name: str, value: torch.Tensor) -> None:
+    """Raise ``CheckpointError`` naming the tensor and its file(s) when ``value`` holds NaN/Inf or invalid scales."""
+    problem = value_problem(name, value)
+    if problem:
+        raise CheckpointError(f"{ckpt.folder}: {problem}, stored in {', '.join(ckpt.files_of(name))}; "
+                              "pass check_values=False to load it anyway")
+
+
+def _allocate(model, device: str | torch.device, ckpt: Checkpoint) -> None:
+    """Materialise the meta-device model on ``device``; running out of memory is a clear error."""
+    try:
+        model.to_empty(device=device)
+    except (RuntimeError, MemoryError) as e:  # torch reports a failed allocation as a RuntimeError
+        size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        raise CheckpointError(f"{ckpt.folder}: the model needs {size / 1e9:.1f} GB on {device}, "
+                              f"which could not be allocated ({str(e).splitlines()[0]})") from None
+
+
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32, experts: str = "packed", progress: bool = True,
-               layout: str = "auto", kernels: bool = True):
+               layout: str = "auto", kernels: bool = True, check_values: bool = True):
     """Build a ``Transformer`` from the checkpoint at ``path`` (either layout, or a bundle name).
 
     The model is built on the meta device, materialised empty on ``device``, and filled tensor
@@ -305,6 +359,9 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     decodes the MXFP4 experts into dense ``dtype`` tensors while loading. With ``kernels`` the
     fastest cores for ``device`` go in afterwards (``gptoss_edu.fast.accelerate``: the Triton
     kernels on CUDA, falling back to plain torch with a one-line notice where they cannot run).
+    With ``check_values`` (the default) every tensor read is checked for NaN/Inf and MXFP4
+    scale bytes that cannot decode (``gptoss_edu.io.values``); a hit is a ``CheckpointError``
+    naming the tensor and its file. Every malformed checkpoint raises ``CheckpointError``.
     The loaded model is for inference: its parameters do not require gradients (otherwise a
     forward pass would keep every decoded expert alive for a backward pass that never comes);
     call ``model.requires_grad_(True)`` to fine-tune it.
@@ -315,12 +372,12 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
 
     ckpt = open_checkpoint(path, layout)
     model = Transformer(ckpt.config, device="meta", dtype=dtype, experts=experts)
-    model.to_empty(device=device)
+    _allocate(model, device, ckpt)
     state = model.state_dict()
     with torch.no_grad():
         for name, target in tqdm(state.items(), desc=f"loading {ckpt.folder.name}", unit="tensor",
                                  disable=not progress):
-            value = _checkpoint_tensor(ckpt, name, target)
+            value = _checkpoint_tensor(ckpt, name, target, check_values)
             if value.shape != target.shape:
                 raise CheckpointError(f"{ckpt.folder}: tensor {name!r} has shape {list(value.shape)}, "
                                       f"the model expects {list(target.shape)}")

@@ -158,16 +158,24 @@ def hf_parts(config: ModelConfig, name: str, rows: int) -> list[Part]:
     return [Part(f"{layer}.{_BLOCK_RENAMES[suffix]}", 0, rows, transposed=suffix in _DEQUANTIZED_EXPERTS)]
 
 
-def hf_spec(config: ModelConfig, experts: str = MXFP4) -> dict[str, TensorSpec]:
-    """Every tensor of a Hugging Face-layout checkpoint with its on-disk shape and dtype."""
-    spec: dict[str, TensorSpec] = {}
-    for name, s in checkpoint_spec(config, experts).items():
-        for part in hf_parts(config, name, s.shape[0]):
-            shape = (part.rows, *s.shape[1:])
+def stored_spec(config: ModelConfig, layout: str, experts: str = MXFP4) -> dict[str, tuple[str, Part, TensorSpec]]:
+    """Every tensor as ``layout`` stores it: name -> (original-layout name, the rows it holds, on-disk spec)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r}; choose one of {LAYOUTS}")
+    out = {}
+    for name, spec in checkpoint_spec(config, experts).items():
+        parts = [Part(name, 0, spec.shape[0])] if layout == ORIGINAL else hf_parts(config, name, spec.shape[0])
+        for part in parts:
+            shape = (part.rows, *spec.shape[1:])
             if part.transposed:
                 shape = (shape[0], shape[2], shape[1])
-            spec[part.name] = TensorSpec(shape, s.dtype)
-    return spec
+            out[part.name] = (name, part, TensorSpec(shape, spec.dtype))
+    return out
+
+
+def hf_spec(config: ModelConfig, experts: str = MXFP4) -> dict[str, TensorSpec]:
+    """Every tensor of a Hugging Face-layout checkpoint with its on-disk shape and dtype."""
+    return {name: spec for name, (_, _, spec) in stored_spec(config, HF, experts).items()}
 
 
 def component_of(name: str) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from gptoss_edu.io.files import MAX_JSON_DEPTH, FolderError, json_depth, open_regular, partial_name
+
 DTYPES: dict[str, torch.dtype] = {
     "BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
     "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "I32": torch.int32, "I64": torch.int64,
@@ -26,6 +28,8 @@ DTYPES: dict[str, torch.dtype] = {
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library enforces
+MAX_DIMS = 8
+MAX_NUMBER = 2**63  # dimensions and offsets above this are not sizes; the bound keeps the arithmetic small
 
 
 class SafetensorsFormatError(ValueError):
@@ -45,10 +49,18 @@ class StoredTensor:
 
 
 def read_header(path: str | os.PathLike) -> dict[str, StoredTensor]:
-    """Parse and check the header of ``path``; return its tensors by name (file order)."""
+    """Parse and check the header of ``path``; return its tensors by name (file order).
+
+    Only a regular file is opened (never a FIFO or device); every malformed field, a
+    5000-digit offset or a float in a shape included, raises ``SafetensorsFormatError`` naming the file.
+    """
     path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as f:
+    try:
+        f = open_regular(path)
+    except FolderError as e:
+        raise SafetensorsFormatError(str(e)) from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
         prefix = f.read(8)
         if len(prefix) < 8:
             raise SafetensorsFormatError(f"{path}: {size} bytes, too short to hold the 8-byte header length")
@@ -61,10 +73,14 @@ def read_header(path: str | os.PathLike) -> dict[str, StoredTensor]:
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except RecursionError:
+        raise SafetensorsFormatError(f"{path}: the JSON header is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as e:  # also integers of more than 4300 digits
         raise SafetensorsFormatError(f"{path}: the JSON header is corrupt ({e})") from None
     if not isinstance(header, dict):
         raise SafetensorsFormatError(f"{path}: the JSON header is not an object")
+    if json_depth(header) > MAX_JSON_DEPTH:
+        raise SafetensorsFormatError(f"{path}: the JSON header nests more than {MAX_JSON_DEPTH} levels deep")
     header.pop("__metadata__", None)
     data_start = 8 + n
     tensors = {name: _stored(path, name, entry, data_start) for name, entry in header.items()}
@@ -72,25 +88,34 @@ def read_header(path: str | os.PathLike) -> dict[str, StoredTensor]:
     return dict(sorted(tensors.items(), key=lambda item: item[1].begin))
 
 
+def _whole(value: object, high: int) -> bool:
+    """True for an ``int`` (not a bool, not a float) in ``[0, high]``."""
+    return type(value) is int and 0 <= value <= high  # noqa: E721
+
+
 def _stored(path: Path, name: str, entry: object, data_start: int) -> StoredTensor:
-    try:
-        dtype = DTYPES[entry["dtype"]]
-        shape = tuple(int(d) for d in entry["shape"])
-        begin, end = (int(o) for o in entry["data_offsets"])
-    except (KeyError, TypeError, ValueError):
+    fields = entry if isinstance(entry, dict) else {}
+    dtype, shape, offsets = fields.get("dtype"), fields.get("shape"), fields.get("data_offsets")
+    sound = (isinstance(dtype, str) and dtype in DTYPES
+             and isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_whole(d, MAX_NUMBER) for d in shape)
+             and isinstance(offsets, list) and len(offsets) == 2 and all(_whole(o, MAX_NUMBER) for o in offsets))
+    if not sound:
+        shown = repr(entry) if len(repr(entry)) < 200 else repr(entry)[:200] + "..."
         raise SafetensorsFormatError(
-            f"{path}: tensor {name!r} has a malformed header entry {entry!r} "
-            f"(need dtype in {sorted(DTYPES)}, shape, data_offsets)"
-        ) from None
+            f"{path}: tensor {name!r} has a malformed header entry {shown} (need dtype in {sorted(DTYPES)}, "
+            f"shape of at most {MAX_DIMS} whole numbers, data_offsets [begin, end] below 2**63)"
+        )
+    torch_dtype = DTYPES[dtype]
     numel = 1
     for d in shape:
-        numel *= d
-    if end - begin != numel * dtype.itemsize:
+        numel *= d  # at most MAX_DIMS factors below 2**63: a small product
+    begin, end = offsets
+    if end - begin != numel * torch_dtype.itemsize:
         raise SafetensorsFormatError(
-            f"{path}: tensor {name!r} of {entry['dtype']} {list(shape)} needs {numel * dtype.itemsize} bytes, "
+            f"{path}: tensor {name!r} of {dtype} {list(shape)} needs {numel * torch_dtype.itemsize} bytes, "
             f"its data_offsets span {end - begin}"
         )
-    return StoredTensor(path, name, dtype, shape, data_start + begin, data_start + end)
+    return StoredTensor(path, name, torch_dtype, tuple(shape), data_start + begin, data_start + end)
 
 
 def _check_offsets(path: Path, tensors: dict[str, StoredTensor], data_start: int, size: int) -> None:
@@ -157,7 +182,7 @@ def write_safetensors(path: str | os.PathLike, tensors: list[TensorToWrite],
     ``on_bytes(n)`` is called after each chunk (a progress bar's ``update``).
     """
     path = Path(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = partial_name(path)
     try:
         with open(partial, "wb") as f:
             f.write(encode_header(tensors))

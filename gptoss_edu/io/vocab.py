@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.request
 from pathlib import Path
 
+from gptoss_edu.io.bundle import BUNDLE_ENV, bundle_vocab_dir
+from gptoss_edu.io.files import open_regular, partial_name, remove_stale_partials
+
 VOCAB_FILENAME = "o200k_base.tiktoken"
 VOCAB_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
 VOCAB_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 N_MERGEABLE = 199998
+MAX_VOCAB_BYTES = 16 * 2**20  # the official file is 3.6 MB
+DOWNLOAD_TIMEOUT = 30.0  # seconds to connect, and to wait for each piece of the answer
 
 _HOW_TO_FIX = (
     "Fix it by one of: connect to the internet once (tiktoken and gptoss_edu cache the file); "
     f"copy {VOCAB_FILENAME} from a machine that has it and set GPTOSS_EDU_VOCAB=/path/to/{VOCAB_FILENAME}; "
-    "or point GPTOSS_EDU_BUNDLE at a classroom bundle (python -m weights_tools bundle)."
+    f"or point {BUNDLE_ENV} at a classroom bundle (python -m weights_tools bundle)."
 )
 
 
@@ -51,8 +57,8 @@ def _candidates(path: str | os.PathLike | None) -> list[tuple[str, Path]]:
         found.append(("the path argument", Path(path)))
     if os.environ.get("GPTOSS_EDU_VOCAB"):
         found.append(("$GPTOSS_EDU_VOCAB", Path(os.environ["GPTOSS_EDU_VOCAB"])))
-    if os.environ.get("GPTOSS_EDU_BUNDLE"):
-        found.append(("$GPTOSS_EDU_BUNDLE", Path(os.environ["GPTOSS_EDU_BUNDLE"]) / "vocab"))
+    if bundle_vocab_dir() is not None:
+        found.append((f"${BUNDLE_ENV}", bundle_vocab_dir()))
     found.append(("tiktoken's cache", tiktoken_cache_path()))
     if os.environ.get("TIKTOKEN_ENCODINGS_BASE"):
         found.append(("$TIKTOKEN_ENCODINGS_BASE", Path(os.environ["TIKTOKEN_ENCODINGS_BASE"])))
@@ -77,7 +83,7 @@ def resolve_vocab(path: str | os.PathLike | None = None, download: bool = True) 
     """
     for where, candidate in _candidates(path):
         if candidate.is_file():
-            check_vocab_bytes(candidate.read_bytes(), f"{candidate} (from {where})")
+            check_vocab_bytes(_read_bounded(candidate), f"{candidate} (from {where})")
             return candidate
         if where in ("the path argument", "$GPTOSS_EDU_VOCAB"):
             raise VocabError(f"{candidate} (from {where}) does not exist. " + _HOW_TO_FIX)
@@ -86,16 +92,29 @@ def resolve_vocab(path: str | os.PathLike | None = None, download: bool = True) 
     return _download()
 
 
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, refusing anything but a regular file of at most ``MAX_VOCAB_BYTES``."""
+    try:
+        with open_regular(path) as f:
+            data = f.read(MAX_VOCAB_BYTES + 1)
+    except (OSError, ValueError) as e:
+        raise VocabError(f"{path}: cannot be read as the vocabulary ({e}). " + _HOW_TO_FIX) from None
+    if len(data) > MAX_VOCAB_BYTES:
+        raise VocabError(f"{path}: larger than {MAX_VOCAB_BYTES} bytes, not {VOCAB_FILENAME}. " + _HOW_TO_FIX)
+    return data
+
+
 def _download() -> Path:
     target = tiktoken_cache_path()
     try:
-        with urllib.request.urlopen(VOCAB_URL, timeout=30) as response:
-            data = response.read()
-    except OSError as e:
+        with urllib.request.urlopen(VOCAB_URL, timeout=DOWNLOAD_TIMEOUT) as response:
+            data = response.read(MAX_VOCAB_BYTES + 1)
+    except (OSError, http.client.HTTPException) as e:  # a stalled server ends in a socket timeout, an OSError
         raise VocabError(f"could not download {VOCAB_URL} ({e}). " + _HOW_TO_FIX) from None
     check_vocab_bytes(data, f"the download from {VOCAB_URL}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + f".{os.getpid()}.partial")
+    remove_stale_partials(target)
+    partial = partial_name(target)
     partial.write_bytes(data)
     partial.replace(target)  # atomic: a reader never sees half a file
     return target
@@ -118,7 +137,7 @@ def parse_ranks(data: bytes, where: str = "vocabulary") -> dict[bytes, int]:
 def load_o200k_ranks(path: str | os.PathLike | None = None) -> dict[bytes, int]:
     """The 199,998 mergeable ranks of o200k_base, hash-checked."""
     file = resolve_vocab(path)
-    ranks = parse_ranks(file.read_bytes(), str(file))
+    ranks = parse_ranks(_read_bounded(file), str(file))
     if len(ranks) != N_MERGEABLE:
         raise VocabError(f"{file} holds {len(ranks)} tokens, expected {N_MERGEABLE}")
     return ranks

@@ -6,7 +6,8 @@ lays them out as the target layout's files, tensor by tensor and chunk by chunk,
 holds one chunk (about ``CHUNK_BYTES``) whatever the checkpoint size. Shards are cut at
 tensor boundaries once they pass ``shard_bytes`` (one file when everything fits), and an
 index is written whenever there is more than one. The folder is assembled under a hidden
-temporary name next to the target and renamed into place only when complete.
+temporary name next to the target (``.NAME.PID.partial``) and renamed into place only when
+complete; the leftovers of an interrupted run are removed by the next run once their process is gone.
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ import torch
 from tqdm.auto import tqdm
 
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.io.checkpoint import INDEX_FILE, expected_stored
+from gptoss_edu.io.checkpoint import INDEX_FILE
+from gptoss_edu.io.files import partial_name, remove_stale_partials
 from gptoss_edu.io.hf_config import to_hf_dict
-from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part
+from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part, stored_spec
 from gptoss_edu.io.safetensors_io import TensorToWrite, write_safetensors
 
 CHUNK_BYTES = 16 * 2**20
@@ -51,7 +53,7 @@ def config_json(config: ModelConfig, layout: str, experts: str) -> dict:
 def planned_tensors(config: ModelConfig, layout: str, experts: str, source: Source) -> list[TensorToWrite]:
     """The files' tensors in order, each streaming its rows from ``source``."""
     planned = []
-    for stored_name, (name, part, spec) in expected_stored(config, layout, experts).items():
+    for stored_name, (name, part, spec) in stored_spec(config, layout, experts).items():
         dtype = source.dtype(name) if spec.dtype.is_floating_point else spec.dtype
         planned.append(TensorToWrite(stored_name, dtype, spec.shape, _chunker(source, name, part, spec.shape, dtype)))
     return planned
@@ -103,10 +105,9 @@ def write_layout(path: str | os.PathLike, config: ModelConfig, layout: str, sour
     if layout not in (ORIGINAL, HF):
         raise ValueError(f"layout={layout!r}; choose 'original' or 'hf'")
     path = Path(path)
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} exists and is not empty; choose another path or pass overwrite")
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    _check_target(path, overwrite)
+    remove_stale_partials(path)
+    partial = partial_name(path)
     partial.mkdir(parents=True)
     try:
         _write_files(partial, config, layout, source, experts, shard_bytes, progress)
@@ -132,9 +133,21 @@ def _write_files(folder: Path, config: ModelConfig, layout: str, source: Source,
     (folder / "config.json").write_text(json.dumps(config_json(config, layout, experts), indent=2) + "\n")
 
 
+def _check_target(path: Path, overwrite: bool) -> None:
+    """A missing or empty folder is fine; ``overwrite`` replaces only a checkpoint folder (one with ``config.json``)."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise FileExistsError(f"{path} exists and is not a folder; choose another path")
+    if not path.exists() or not any(path.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{path} exists and is not empty; choose another path or pass overwrite")
+    if not (path / "config.json").is_file():
+        raise FileExistsError(f"{path} is not a checkpoint folder (no config.json); not overwriting it")
+
+
 def _move_into_place(partial: Path, path: Path) -> None:
     """Swap the finished folder in; an old folder at ``path`` is removed only after that succeeds."""
-    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    old = partial_name(path, "old")
     if path.exists():
         path.replace(old)
     partial.replace(path)
