@@ -24,6 +24,7 @@ from gptoss_edu.config import MXFP4_BLOCK, ModelConfig
 from gptoss_edu.model.mxfp4 import BYTES_PER_BLOCK as MXFP4_BYTES_PER_BLOCK
 
 ORIGINAL, HF = "original", "hf"
+LAYOUTS = (ORIGINAL, HF)
 MXFP4, BF16 = "mxfp4", "bf16"
 EXPERT_FORMATS = (MXFP4, BF16)
 
