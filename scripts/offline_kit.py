@@ -2,11 +2,12 @@
 
     python scripts/offline_kit.py KIT [--platform linux-x86_64 macos-arm64 windows-amd64 ...] [--no-wheels]
 
-The kit is a classroom bundle (``$GPTOSS_EDU_BUNDLE``: ``vocab/`` and ``checkpoints/``) plus what
-installing needs without a network:
+The kit is a classroom bundle written by ``weights_tools bundle`` (``$GPTOSS_EDU_BUNDLE``:
+``vocab/`` and ``checkpoints/``) plus what installing needs without a network:
 
     KIT/
-      README.md
+      README.md, bundle.json               the bundle's own README and manifest
+      INSTALL.md                           how to install from the kit
       vocab/o200k_base.tiktoken            the vocabulary, hash-checked
       checkpoints/tiny-gpt-oss/            a small random checkpoint (original layout) for load_model()
       reference/gpt_oss-0.0.9-*.whl        OpenAI's reference, for the notebooks' comparisons
@@ -22,13 +23,14 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
 from gptoss_edu.config import TINY
 from gptoss_edu.conformance.reference import REFERENCE_VERSION, _wheel, fetch_reference
-from gptoss_edu.io.checkpoint import BUNDLE_CHECKPOINTS
-from gptoss_edu.io.vocab import VOCAB_FILENAME, resolve_vocab
+from gptoss_edu.io.vocab import resolve_vocab
+from weights_tools.bundle import make_bundle
 from weights_tools.synthetic import write_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +43,7 @@ PLATFORMS = {  # kit folder name -> pip --platform tags (newest first)
     "windows-amd64": ["win_amd64"],
 }
 
-README = """# gptoss-edu offline kit
+INSTALL = """# Installing gptoss-edu from this offline kit
 
 Copy this folder next to the course (a clone of gptoss-edu), then, in the course folder:
 
@@ -110,16 +112,16 @@ def build_kit(out: Path, platforms: list[str], wheels: bool = True) -> Path:
         raise SystemExit(f"{out} exists: give a new folder for the kit")
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    (partial / "vocab").mkdir(parents=True)
-    shutil.copyfile(resolve_vocab(), partial / "vocab" / VOCAB_FILENAME)
+    with tempfile.TemporaryDirectory() as scratch:
+        config = TINY.replace(sliding_window=128, initial_context_length=4096, name="tiny-gpt-oss")
+        checkpoint = write_checkpoint(Path(scratch) / "tiny-gpt-oss", config)
+        make_bundle(partial, checkpoint, name="tiny-gpt-oss", vocab=resolve_vocab())
     (partial / "reference").mkdir()
     fetch_reference(REFERENCE_VERSION)
     shutil.copy(_wheel(REFERENCE_VERSION), partial / "reference")
-    config = TINY.replace(sliding_window=128, initial_context_length=4096, name="tiny-gpt-oss")
-    write_checkpoint(partial / BUNDLE_CHECKPOINTS / "tiny-gpt-oss", config)
     for platform in platforms if wheels else []:
         subprocess.run(download_command(platform, partial / "wheelhouse" / platform), check=True)
-    (partial / "README.md").write_text(README)
+    (partial / "INSTALL.md").write_text(INSTALL)
     (partial / "install.sh").write_text(INSTALL_SH)
     (partial / "install.sh").chmod(0o755)
     (partial / "install.ps1").write_text(INSTALL_PS1)

@@ -88,7 +88,7 @@ def test_offline_kit_is_a_bundle_the_course_uses_without_a_network(reference_mod
     built = subprocess.run([sys.executable, "scripts/offline_kit.py", str(kit), "--no-wheels"], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
-    assert {p.name for p in kit.iterdir()} >= {"README.md", "vocab", "checkpoints", "reference", "install.sh", "install.ps1"}
+    assert {p.name for p in kit.iterdir()} >= {"README.md", "bundle.json", "INSTALL.md", "vocab", "checkpoints", "reference", "install.sh", "install.ps1"}
     assert subprocess.run(["sh", "-n", str(kit / "install.sh")]).returncode == 0
     cache = tmp_path / "cache" / "wheels"
     cache.mkdir(parents=True)
