@@ -38,7 +38,7 @@ _STAND_IN = {name: 0x80 + i for i, name in enumerate(BASE_CLASSES)}
 _OTHER = 0x80 + len(BASE_CLASSES)  # in no class: punctuation, symbols, emoji, controls, unassigned
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def class_ranges(name: str) -> tuple[tuple[int, int], ...]:
     """Inclusive code-point ranges of a class named as in ``CLASS_NAMES``, sorted."""
     if name not in CLASS_NAMES:
