@@ -269,6 +269,12 @@ class Tokenizer:
         piece = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else text_or_bytes
         return bpe_merge(piece, self.mergeable_ranks)
 
+    def _encode_bytes(self, text: bytes) -> list[int]:
+        """Tokens of bytes that need not be valid UTF-8 (tiktoken's private helper; ``unstable``)."""
+        from .unstable import encode_bytes
+
+        return encode_bytes(self, text)
+
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The id of text (or bytes) that is exactly one token, mergeable or special; ``KeyError`` otherwise."""
         token = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else text_or_bytes

@@ -85,11 +85,12 @@ def translate_pattern(pattern: str) -> str:
     """Rewrite a tiktoken pattern for Python's ``re``, over the stand-in alphabet of ``charclass``.
 
     ``\\p{X}`` and ``\\s`` become the stand-ins of their members (inside or outside ``[...]``),
-    ``\\S`` the negated ``\\s`` class, and each ASCII letter inside ``(?i:...)`` the stand-ins of
-    the characters that case-fold to it. Literals, quantifiers (possessive ones too), groups and
-    lookaheads are spelled the same in ``re``. Raises ``ValueError`` naming what it cannot
-    rewrite exactly: a non-ASCII literal, ``\\d``/``\\w``/``\\b``/``\\P`` (Python's own Unicode
-    meaning), ``\\S`` inside a class, a class inside ``(?i:...)``, inline flags.
+    ``\\S`` the negated ``\\s`` class, each ASCII letter inside ``(?i:...)`` the stand-ins of the
+    characters that case-fold to it, and ``$`` ``\\Z`` (Rust's ``$`` is the very end of the text).
+    Literals, quantifiers (possessive ones too), groups and lookaheads are spelled the same in
+    ``re``. Raises ``ValueError`` naming what it cannot rewrite exactly: a non-ASCII literal,
+    ``\\d``/``\\w``/``\\b``/``\\P`` (Python's own Unicode meaning), ``\\S`` inside a class, a
+    range inside a ``(?i:...)`` class, inline flags.
     """
     out: list[str] = []
     groups: list[bool] = []  # one entry per open group: True for a (?i:...) group
@@ -120,10 +121,15 @@ def translate_pattern(pattern: str) -> str:
             continue
         if in_class:
             in_class = char != "]"
-            out.append(char)
+            if any(groups) and char.isalpha():
+                out.append(_class_text(alphabet_fold(char)))
+            elif any(groups) and char == "-":
+                raise ValueError(f"pattern position {i}: cannot translate a range inside a (?i:...) class")
+            else:
+                out.append(char)
+        elif char == "$":
+            out.append(r"\Z")  # Rust's $ is the end of the text; Python's also matches before a final newline
         elif char == "[":
-            if any(groups):
-                raise ValueError(f"pattern position {i}: cannot translate a [...] class inside (?i:...)")
             if pattern.startswith(("[]", "[^]"), i):
                 raise ValueError(f"pattern position {i}: cannot translate a class starting with ']'")
             in_class = True

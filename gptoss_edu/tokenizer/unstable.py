@@ -40,6 +40,25 @@ def encode_with_unstable(tokenizer: Tokenizer, text: str, allowed: frozenset[str
     return stable, [list(sequence) for sequence in sorted(completions)]
 
 
+def encode_bytes(tokenizer: Tokenizer, data: bytes) -> list[int]:
+    """Tokens of bytes that may not be valid UTF-8 (tiktoken's ``_encode_bytes``): the valid
+    prefix is encoded as text, then its unstable end and the invalid rest are merged as bytes."""
+    try:
+        return tokenizer.encode_ordinary(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        valid = error.start
+    tokens, last_piece_tokens = _encode_with_last_piece(tokenizer, data[:valid].decode("utf-8"), frozenset())
+    rest = data[valid:]
+    if tokens and last_piece_tokens:
+        last_piece_tokens = _widen_over_spaces(tokenizer, tokens, last_piece_tokens)
+        rest = tokenizer.decode_bytes(tokens[-last_piece_tokens:]) + rest
+        tokens = tokens[:-last_piece_tokens]
+    if rest:
+        rank = tokenizer.mergeable_ranks.get(rest)
+        tokens += [rank] if rank is not None else byte_pair_encode(rest, tokenizer.mergeable_ranks)
+    return tokens
+
+
 def _encode_with_last_piece(tokenizer: Tokenizer, text: str, allowed: frozenset[str]) -> tuple[list[int], int]:
     # The ids, and how many of them the last pre-tokenizer chunk gave (0 if a special token ends the text).
     from .core import _special_regex
