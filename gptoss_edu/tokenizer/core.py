@@ -51,8 +51,23 @@ class TokenTypeError(InvalidTokenError, TypeError):
 
 @functools.lru_cache(maxsize=64)
 def _special_regex(tokens: frozenset[str]) -> re.Pattern[str]:
-    # Longest first: of two tokens starting at the same place the longer one wins.
-    return re.compile("|".join(re.escape(token) for token in sorted(tokens, key=lambda t: (-len(t), t))))
+    """A regex matching any of ``tokens``, the longest where several start at one place.
+    Written as a trie (``<\\|(?:end\\|>|start\\|>|...)``): a flat alternation of 1,088 names
+    would be tried name by name at every position of the text."""
+    trie: dict = {}
+    for token in tokens:
+        node = trie
+        for char in token:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a token ends here
+    return re.compile(_trie_pattern(trie))
+
+
+def _trie_pattern(node: dict) -> str:
+    # Longer continuations first, the end of a token ("") last: the longer token wins.
+    branches = [re.escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char]
+    branches += [""] if "" in node else []
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
 
 def _replace_surrogates(text: str) -> str:
@@ -173,14 +188,27 @@ class Tokenizer:
         if allowed_special == "all":
             allowed_special = self.special_tokens_set
         if disallowed_special == "all":
-            disallowed_special = self.special_tokens_set - allowed_special
+            if isinstance(allowed_special, set | frozenset) and not allowed_special:
+                disallowed_special = self.special_tokens_set  # the default call: skip the set difference
+            else:
+                disallowed_special = self.special_tokens_set - allowed_special
         if disallowed_special:
-            found = _special_regex(frozenset(disallowed_special)).search(text)
+            found = self._specials_regex(disallowed_special).search(text)
             if found:
                 _raise_disallowed(found.group())
         if not isinstance(allowed_special, set | frozenset):
             raise TypeError(f"allowed_special must be a set or 'all', not {type(allowed_special).__name__}")
-        return frozenset(allowed_special)
+        return allowed_special
+
+    def _specials_regex(self, names: Collection[str]) -> re.Pattern[str]:
+        # Every special token, the common case, has its own regex: hashing a 1,088-name set per call is slow.
+        if names is self.special_tokens_set:
+            return self._all_specials_regex
+        return _special_regex(frozenset(names))
+
+    @functools.cached_property
+    def _all_specials_regex(self) -> re.Pattern[str]:
+        return _special_regex(frozenset(self.special_tokens))
 
     def encode_to_numpy(
         self,
@@ -234,13 +262,14 @@ class Tokenizer:
         allowed = self._allowed_and_checked(text, allowed_special, disallowed_special)
         return encode_with_unstable(self, text, allowed)
 
-    def _encode_with_specials(self, text: str, allowed: frozenset[str]) -> list[int]:
-        allowed = allowed & self.special_tokens.keys()
+    def _encode_with_specials(self, text: str, allowed: set[str] | frozenset[str]) -> list[int]:
+        if allowed is not self.special_tokens_set:
+            allowed = allowed & self.special_tokens.keys()
         if not allowed:
             return self._encode_plain(text)
         ids: list[int] = []
         start = 0
-        for special in _special_regex(frozenset(allowed)).finditer(text):
+        for special in self._specials_regex(allowed).finditer(text):
             ids += self._encode_plain(text[start : special.start()])
             ids.append(self.special_tokens[special.group()])
             start = special.end()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 _SPACE_BYTES = frozenset(b" \n\t")
 
 
-def encode_with_unstable(tokenizer: Tokenizer, text: str, allowed: frozenset[str]) -> tuple[list[int], list[list[int]]]:
+def encode_with_unstable(tokenizer: Tokenizer, text: str, allowed: set[str] | frozenset[str]) -> tuple[list[int], list[list[int]]]:
     """Stable tokens of ``text`` and the possible token sequences for its unstable end."""
     tokens, last_piece_tokens = _encode_with_last_piece(tokenizer, text, allowed)
     if last_piece_tokens == 0:  # empty text, or it ends with a special token: nothing is unstable
@@ -59,7 +59,7 @@ def encode_bytes(tokenizer: Tokenizer, data: bytes) -> list[int]:
     return tokens
 
 
-def _encode_with_last_piece(tokenizer: Tokenizer, text: str, allowed: frozenset[str]) -> tuple[list[int], int]:
+def _encode_with_last_piece(tokenizer: Tokenizer, text: str, allowed: set[str] | frozenset[str]) -> tuple[list[int], int]:
     # The ids, and how many of them the last pre-tokenizer chunk gave (0 if a special token ends the text).
     from .core import _special_regex
 
