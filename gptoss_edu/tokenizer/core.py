@@ -21,6 +21,7 @@ is also the ``KeyError``, ``OverflowError`` or ``TypeError`` tiktoken raises for
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -328,6 +329,8 @@ class Tokenizer:
         ids = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
         decoder = self._decoder
         try:
+            if not set(map(type, ids)) <= {int}:
+                ids = list(map(operator.index, ids))  # bools and numpy ints pass, floats and strings do not
             return b"".join([decoder[token_id] for token_id in ids])
         except (KeyError, TypeError):
             raise self._invalid_token(ids) from None
@@ -374,7 +377,7 @@ class Tokenizer:
         position, token_id = next((i, t) for i, t in enumerate(ids) if not self._decodable(t))
         message = (f"cannot decode token id {token_id!r} at position {position}: it is not an id of {self.name} "
                    f"(ids run from 0 to {self.max_token_value})")
-        if not hasattr(token_id, "__index__"):
+        if not hasattr(token_id, "__index__"):  # 1.0 would find id 1 in a dict: tiktoken refuses it
             return TokenTypeError(message)
         if not 0 <= token_id <= _MAX_ID:
             return TokenOutOfRangeError(message)
@@ -382,8 +385,8 @@ class Tokenizer:
 
     def _decodable(self, token_id: object) -> bool:
         try:
-            return token_id in self._decoder
-        except TypeError:  # unhashable
+            return operator.index(token_id) in self._decoder
+        except TypeError:  # not an integer
             return False
 
 
