@@ -111,3 +111,29 @@ def test_hypothesis_text_matches_tiktoken(ours, theirs, text):
 def test_hypothesis_bytes_match_tiktoken(ours, theirs, data):
     assert ours._encode_bytes(data) == theirs._encode_bytes(data)
     assert ours.decode_bytes(ours._encode_bytes(data)) == data
+
+
+def _scrambled_vocabulary(rng: random.Random) -> dict[bytes, int]:
+    """All bytes plus random substrings of random a/b/c text, with ranks in random order: merges
+    then often create pairs of *lower* rank than the one just merged, the merge loop's rare case."""
+    pieces = {bytes([byte]) for byte in range(256)}
+    for _ in range(300):
+        text = "".join(rng.choices("abc", k=12)).encode()
+        start = rng.randrange(11)
+        pieces.add(text[start : start + rng.randint(2, 6)])
+    order = list(pieces)
+    rng.shuffle(order)
+    return {piece: rank for rank, piece in enumerate(order)}
+
+
+def test_merge_loops_agree_with_tiktoken_on_scrambled_vocabularies():
+    rng = random.Random(11)
+    for _ in range(20):
+        ranks = _scrambled_vocabulary(rng)
+        reference = tiktoken.Encoding("scrambled", pat_str=r"\S+", mergeable_ranks=ranks, special_tokens={})
+        for _ in range(25):
+            piece = "".join(rng.choices("abc", k=rng.choice([5, 40, 70, 300]))).encode()
+            expected = [ranks[part] for part in _merge_short(piece, ranks)]
+            assert [ranks[part] for part in _merge_long(piece, ranks)] == expected, piece
+            assert reference._encode_single_piece(piece) == (
+                [ranks[piece]] if piece in ranks else expected), piece

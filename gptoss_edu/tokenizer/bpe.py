@@ -9,10 +9,13 @@ Two implementations of that one rule, chosen by length:
 
 - ``_merge_short``: a list of pair ranks, scanned for the minimum after every merge.
   Quadratic in the chunk length but with tiny constants; almost every chunk is a few bytes long.
-- ``_merge_long``: a heap of candidate pairs and a linked list of parts, O(n log n), so that
-  a megabyte-long run of one character takes seconds, not hours. Heap entries are single ints
-  ``rank << shift | start`` (cheaper to compare than tuples); an entry is stale when the pair
-  starting there has changed since, which its rank tells: a longer pair is another token.
+- ``_merge_long``: a linked list of parts and, per rank, the places where a pair of that rank
+  was seen; ranks are taken lowest first from a heap, and all pairs of one rank are merged in
+  one left-to-right sweep, O(n log n) overall, so a megabyte-long run of one character takes
+  seconds, not hours. An entry is stale when the pair starting there has changed since, which
+  its rank tells (a longer pair is another token). A merge can only create pairs of *other*
+  ranks (longer bytes); should one be lower than the sweep's (possible in a hand-made
+  vocabulary), the sweep stops there and its remaining pairs wait their turn.
 
 Every byte of a chunk must have a rank (true for byte-level vocabularies: all 256 bytes are
 tokens); a missing byte raises ``KeyError`` naming it.
@@ -20,13 +23,14 @@ tokens); a missing byte raises ``KeyError`` naming it.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Mapping
-from itertools import repeat
-from operator import add
+from itertools import compress, groupby, repeat
 
 _LONG_CHUNK = 64  # bytes; beyond this the heap version is faster than rescanning
 _NO_MERGE = 1 << 62  # larger than any rank
 _SINGLE_BYTES = [bytes([byte]) for byte in range(256)]
+_ABSORBED = -2  # prev_start of a part merged into its left neighbour
 
 
 def bpe_merge(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
@@ -41,7 +45,7 @@ def byte_pair_encode(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     """The merges alone, without the whole-chunk lookup (the two can differ on rare chunks)."""
     parts = _merge_long(piece, ranks) if len(piece) > _LONG_CHUNK else _merge_short(piece, ranks)
     try:
-        return [ranks[part] for part in parts]
+        return list(map(ranks.__getitem__, parts))
     except KeyError:
         missing = next(part for part in parts if part not in ranks)
         raise KeyError(f"byte {missing!r} of chunk {piece[:40]!r} has no rank in this vocabulary") from None
@@ -51,7 +55,7 @@ def _merge_short(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
     parts = list(map(_SINGLE_BYTES.__getitem__, piece))
     get = ranks.get
     # pair_ranks[i] is the rank of parts[i] + parts[i + 1]; a merge only changes its two neighbours.
-    pair_ranks = list(map(get, map(add, parts, parts[1:]), repeat(_NO_MERGE)))
+    pair_ranks = list(map(get, map(operator.add, parts, parts[1:]), repeat(_NO_MERGE)))
     while pair_ranks:
         best = min(pair_ranks)
         if best == _NO_MERGE:
@@ -68,41 +72,65 @@ def _merge_short(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
 
 def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
     # Parts are named by their start offset; next_start/prev_start link the live ones in order.
-    # pair_rank[start] is the rank of the live pair beginning at start (-1: none).
+    # pair_rank[start] is the rank of the live pair beginning at start (-1: none). buckets[rank]
+    # lists the starts where a pair of that rank was seen (some since changed: checked on use);
+    # queue holds the ranks, lowest first. A rank's pairs are merged left to right in one sweep.
     n = len(piece)
     get = ranks.get
-    shift = n.bit_length()
-    mask = (1 << shift) - 1
     next_start = list(range(1, n + 1))
     prev_start = list(range(-1, n - 1))
-    pair_rank = [get(piece[i : i + 2], -1) for i in range(n - 1)] + [-1]
-    heap = [rank << shift | start for start, rank in enumerate(pair_rank) if rank >= 0]
-    heapq.heapify(heap)
+    pair_rank = list(map(get, map(piece.__getitem__, map(slice, range(n - 1), range(2, n + 1))), repeat(-1)))
+    pair_rank.append(-1)
+    # Group the starts by rank in C (a stable sort keeps each group in text order).
+    by_rank = sorted(range(n - 1), key=pair_rank.__getitem__)
+    buckets = {rank: list(starts) for rank, starts in groupby(by_rank, key=pair_rank.__getitem__) if rank >= 0}
+    queue = list(buckets)
+    heapq.heapify(queue)
     pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        entry = pop(heap)
-        left = entry & mask
-        if pair_rank[left] != entry >> shift:
-            continue  # stale: the pair starting at `left` changed after this entry was pushed
-        right = next_start[left]
-        end = next_start[right]
-        pair_rank[right] = -1  # the right part is absorbed
-        next_start[left] = end
-        if end < n:
-            prev_start[end] = left
-            rank = pair_rank[left] = get(piece[left : next_start[end]], -1)
-            if rank >= 0:
-                push(heap, rank << shift | left)
-        else:
-            pair_rank[left] = -1
-        before = prev_start[left]
-        if before >= 0:
-            rank = pair_rank[before] = get(piece[before:end], -1)
-            if rank >= 0:
-                push(heap, rank << shift | before)
-    parts = []
-    start = 0
-    while start < n:
-        parts.append(piece[start : next_start[start]])
-        start = next_start[start]
-    return parts
+    while queue:
+        rank = pop(queue)
+        starts = buckets.pop(rank, None)
+        if starts is None:
+            continue
+        starts.sort()
+        for index, left in enumerate(starts):
+            if pair_rank[left] != rank:
+                continue  # stale: this pair changed, or its left part was absorbed earlier in the sweep
+            right = next_start[left]
+            end = next_start[right]
+            pair_rank[right] = -1
+            prev_start[right] = _ABSORBED
+            next_start[left] = end
+            lowest = rank
+            if end < n:
+                prev_start[end] = left
+                new = pair_rank[left] = get(piece[left:next_start[end]], -1)
+                if new >= 0:
+                    bucket = buckets.get(new)
+                    if bucket is None:
+                        buckets[new] = [left]
+                        push(queue, new)
+                    else:
+                        bucket.append(left)
+                    if new < lowest:
+                        lowest = new
+            else:
+                pair_rank[left] = -1
+            before = prev_start[left]
+            if before >= 0:
+                new = pair_rank[before] = get(piece[before:end], -1)
+                if new >= 0:
+                    bucket = buckets.get(new)
+                    if bucket is None:
+                        buckets[new] = [before]
+                        push(queue, new)
+                    else:
+                        bucket.append(before)
+                    if new < lowest:
+                        lowest = new
+            if lowest < rank:  # a pair of lower rank appeared: it goes first, the rest of this rank waits
+                buckets.setdefault(rank, []).extend(starts[index + 1:])
+                push(queue, rank)
+                break
+    starts = list(compress(range(n), map(_ABSORBED.__ne__, prev_start)))
+    return list(map(piece.__getitem__, map(slice, starts, starts[1:] + [n])))
