@@ -52,6 +52,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
+from itertools import accumulate
 
 from .charclass import alphabet_class, alphabet_fold, to_alphabet
 
@@ -173,11 +174,8 @@ class Pretokenizer:
         chunks = self.regex.findall(stand_ins)
         if stand_ins is text:  # ASCII: every character stands for itself
             return chunks
-        cuts, end = [], 0
-        for chunk in chunks:
-            start, end = end, end + len(chunk)
-            cuts.append(text[start:end])
-        return cuts
+        ends = list(accumulate(map(len, chunks)))
+        return list(map(text.__getitem__, map(slice, [0, *ends[:-1]], ends)))
 
     def finditer(self, text: str) -> Iterator[tuple[str, re.Match[str]]]:
         """Each chunk of ``text`` with its match over the stand-in text (for ``lastindex``, spans)."""
