@@ -14,7 +14,7 @@ U+FFFD; decoding joins token bytes and replaces invalid UTF-8 with U+FFFD.
 
 The public surface is tiktoken's ``Encoding``: the same method names, arguments, results and
 exception types (``encode_batch``, ``decode_with_offsets``, ``eot_token``, ``max_token_value``,
-``token_byte_values``, ``encode_with_unstable``...; ``unstable`` holds the last). Where tiktoken's
+``token_byte_values``, ``encode_with_unstable``...; the ``unstable`` module holds the last). Where tiktoken's
 message is terse ours names the culprit: an undecodable id raises ``InvalidTokenError``, which
 is also the ``KeyError``, ``OverflowError`` or ``TypeError`` tiktoken raises for that id.
 """
