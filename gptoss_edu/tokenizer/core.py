@@ -184,7 +184,7 @@ class Tokenizer:
         except UnicodeEncodeError:
             return self._encode_with_specials(_replace_surrogates(text), allowed)
 
-    def _allowed_and_checked(self, text: str, allowed_special, disallowed_special) -> frozenset[str]:
+    def _allowed_and_checked(self, text: str, allowed_special, disallowed_special) -> set[str] | frozenset[str]:
         # tiktoken's steps in its order, so that odd arguments fail with its exception types.
         if allowed_special == "all":
             allowed_special = self.special_tokens_set
