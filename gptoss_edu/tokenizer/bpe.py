@@ -26,6 +26,7 @@ import heapq
 import operator
 from collections.abc import Mapping
 from itertools import compress, groupby, repeat
+from typing import NoReturn
 
 _LONG_CHUNK = 64  # bytes; beyond this the heap version is faster than rescanning
 _NO_MERGE = 1 << 62  # larger than any rank
@@ -43,12 +44,18 @@ def bpe_merge(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
 
 def byte_pair_encode(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     """The merges alone, without the whole-chunk lookup (the two can differ on rare chunks)."""
-    parts = _merge_long(piece, ranks) if len(piece) > _LONG_CHUNK else _merge_short(piece, ranks)
+    if len(piece) > _LONG_CHUNK:
+        return _merge_long(piece, ranks)
+    parts = _merge_short(piece, ranks)
     try:
         return list(map(ranks.__getitem__, parts))
     except KeyError:
-        missing = next(part for part in parts if part not in ranks)
-        raise KeyError(f"byte {missing!r} of chunk {piece[:40]!r} has no rank in this vocabulary") from None
+        _raise_missing_byte(piece, ranks)
+
+
+def _raise_missing_byte(piece: bytes, ranks: Mapping[bytes, int]) -> NoReturn:
+    missing = next(_SINGLE_BYTES[byte] for byte in piece if _SINGLE_BYTES[byte] not in ranks)
+    raise KeyError(f"byte {missing!r} of chunk {piece[:40]!r} has no rank in this vocabulary") from None
 
 
 def _merge_short(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
@@ -70,20 +77,26 @@ def _merge_short(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
     return parts
 
 
-def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
-    # Parts are named by their start offset; next_start/prev_start link the live ones in order.
-    # pair_rank[start] is the rank of the live pair beginning at start (-1: none). buckets[rank]
-    # lists the starts where a pair of that rank was seen (some since changed: checked on use);
-    # queue holds the ranks, lowest first. A rank's pairs are merged left to right in one sweep.
+def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
+    # Returns the token ids. Parts are named by their start offset; next_start/prev_start link
+    # the live ones in order, and part_id holds each one's id (a merged part's id is the rank of
+    # the pair that made it). pair_rank[start] is the rank of the live pair beginning at start
+    # (-1: none). buckets[rank] lists the starts where a pair of that rank was seen (some since
+    # changed: checked on use); queue holds the ranks, lowest first. A rank's pairs are merged
+    # left to right in one sweep.
     n = len(piece)
     get = ranks.get
     next_start = list(range(1, n + 1))
     prev_start = list(range(-1, n - 1))
     pair_rank = list(map(get, map(piece.__getitem__, map(slice, range(n - 1), range(2, n + 1))), repeat(-1)))
     pair_rank.append(-1)
-    # Group the starts by rank in C (a stable sort keeps each group in text order).
-    by_rank = sorted(range(n - 1), key=pair_rank.__getitem__)
-    buckets = {rank: list(starts) for rank, starts in groupby(by_rank, key=pair_rank.__getitem__) if rank >= 0}
+    part_id = list(map(get, map(_SINGLE_BYTES.__getitem__, piece)))
+    if None in part_id:
+        _raise_missing_byte(piece, ranks)
+    # Group the starts of mergeable pairs by rank in C (a stable sort keeps each group in text order).
+    mergeable = compress(range(n - 1), map((0).__le__, pair_rank))
+    by_rank = sorted(mergeable, key=pair_rank.__getitem__)
+    buckets = {rank: list(starts) for rank, starts in groupby(by_rank, key=pair_rank.__getitem__)}
     queue = list(buckets)
     heapq.heapify(queue)
     pop, push = heapq.heappop, heapq.heappush
@@ -100,6 +113,7 @@ def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
             end = next_start[right]
             pair_rank[right] = -1
             prev_start[right] = _ABSORBED
+            part_id[left] = rank
             next_start[left] = end
             lowest = rank
             if end < n:
@@ -132,5 +146,4 @@ def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
                 buckets.setdefault(rank, []).extend(starts[index + 1:])
                 push(queue, rank)
                 break
-    starts = list(compress(range(n), map(_ABSORBED.__ne__, prev_start)))
-    return list(map(piece.__getitem__, map(slice, starts, starts[1:] + [n])))
+    return list(compress(part_id, map(_ABSORBED.__ne__, prev_start)))
