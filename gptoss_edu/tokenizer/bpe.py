@@ -88,7 +88,10 @@ def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     get = ranks.get
     next_start = list(range(1, n + 1))
     prev_start = list(range(-1, n - 1))
-    pair_rank = list(map(get, map(piece.__getitem__, map(slice, range(n - 1), range(2, n + 1))), repeat(-1)))
+    # Pairs as ints (256 * first byte + second): each distinct pair is looked up once.
+    pairs = list(map(operator.add, map(operator.mul, piece[:-1], repeat(256)), piece[1:]))
+    pair_ranks = {pair: get(bytes(divmod(pair, 256)), -1) for pair in set(pairs)}
+    pair_rank = list(map(pair_ranks.__getitem__, pairs))
     pair_rank.append(-1)
     part_id = list(map(get, map(_SINGLE_BYTES.__getitem__, piece)))
     if None in part_id:
