@@ -1,16 +1,27 @@
-"""Encoding speed: our pure-Python o200k_harmony against tiktoken, on about 1 MB of mixed text.
+"""Encoding speed: our pure-Python o200k_harmony against tiktoken, on mixed and pathological text.
 
-The text is assembled offline: Python standard-library source (code, comments, docstrings)
-plus multilingual prose built from sample sentences in twelve languages, shuffled with a
-fixed seed. Both tokenizers encode the same text on one thread (``encode_ordinary``; tiktoken
-releases the GIL but uses one thread for a single call). Ours is timed with an empty chunk
-cache ("cold", what a first encode costs) and again with the cache filled ("warm"); the
-ids are checked equal first. Run: ``python benchmarks/tokenizer.py [--megabytes 1.0]``.
+Inputs, each about ``--megabytes`` long and assembled offline with a fixed seed:
+
+- mixed: Python standard-library source plus multilingual prose in twelve languages;
+- one repeated character (``aaaa...``): a single megabyte-long chunk;
+- whitespace only (spaces, tabs, newlines, ideographic spaces);
+- punctuation (random ASCII punctuation): again one giant chunk;
+- letters with no spaces (random lowercase): one giant chunk of varied pairs;
+- digits (random): hundreds of thousands of three-digit chunks.
+
+Both tokenizers encode the same text on one thread (``encode_ordinary``; tiktoken releases
+the GIL but uses one thread for a single call), ids are checked equal, and each time is the
+median of ``--repeats`` runs. Ours is timed with an empty chunk cache ("cold", what a first
+encode costs) and, for mixed text, with the cache filled ("warm"). tiktoken can fail on some
+inputs (its backtracking regex overflows the stack on long whitespace runs); the table says so.
+Run: ``python benchmarks/tokenizer.py [--megabytes 1.0] [--repeats 3]``.
 """
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
+import string
 import sysconfig
 import time
 from pathlib import Path
@@ -64,14 +75,62 @@ def mixed_text(megabytes: float) -> str:
     return standard_library_text(int(n_bytes * 0.8)) + multilingual_text(int(n_bytes * 0.2))
 
 
-def best_time(fn, text: str, repeats: int, before=lambda: None) -> float:
+def pathological_texts(n_chars: int, seed: int = 0) -> dict[str, str]:
+    """The hard inputs, each ``n_chars`` characters long."""
+    rng = random.Random(seed)
+    return {
+        "one repeated character": "a" * n_chars,
+        "whitespace only": "".join(rng.choices([" ", " ", " ", "\t", "\n", "\u3000"], k=n_chars)),
+        "punctuation": "".join(rng.choices(string.punctuation, k=n_chars)),
+        "letters, no spaces": "".join(rng.choices(string.ascii_lowercase, k=n_chars)),
+        "digits": "".join(rng.choices(string.digits, k=n_chars)),
+    }
+
+
+def median_time(fn, text: str, repeats: int, before=lambda: None) -> float:
     times = []
     for _ in range(repeats):
         before()
         start = time.perf_counter()
         fn(text)
         times.append(time.perf_counter() - start)
-    return min(times)
+    return statistics.median(times)
+
+
+def tiktoken_time(theirs, text: str, repeats: int) -> tuple[float | None, list[int] | None]:
+    """Median time and ids, or ``(None, None)`` if tiktoken fails on this input."""
+    try:
+        ids = theirs.encode_ordinary(text)
+    except BaseException as error:  # noqa: BLE001 - a Rust panic arrives as pyo3's PanicException
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return None, None
+    return median_time(theirs.encode_ordinary, text, repeats), ids
+
+
+def measure(ours, theirs, name: str, text: str, repeats: int, warm: bool) -> dict:
+    tiktoken_s, ids = tiktoken_time(theirs, text, repeats)
+    ours._cache.clear()
+    if ids is not None:
+        assert ours.encode_ordinary(text) == ids, f"{name}: our ids differ from tiktoken's"
+    cold_s = median_time(ours.encode_ordinary, text, repeats, before=ours._cache.clear)
+    warm_s = median_time(ours.encode_ordinary, text, repeats) if warm else None
+    return {"input": name, "MB": len(text.encode()) / 1e6, "tiktoken": tiktoken_s, "cold": cold_s, "warm": warm_s}
+
+
+def _cell(seconds: float | None, reference: float | None) -> str:
+    if seconds is None:
+        return f"{'-':>9}{'':>8}"
+    ratio = f"{seconds / reference:.1f}x" if reference else "-"
+    return f"{seconds:>9.3f}{ratio:>8}"
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'input':<24}{'MB':>6}{'tiktoken s':>12}{'ours cold s':>12}{'ratio':>8}{'ours warm s':>12}{'ratio':>8}")
+    for row in rows:
+        tiktoken_cell = f"{row['tiktoken']:>12.3f}" if row["tiktoken"] is not None else f"{'fails':>12}"
+        print(f"{row['input']:<24}{row['MB']:>6.2f}{tiktoken_cell}   {_cell(row['cold'], row['tiktoken'])}"
+              f"   {_cell(row['warm'], row['tiktoken'])}")
 
 
 def main() -> None:
@@ -80,27 +139,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    text = mixed_text(args.megabytes)
-    megabytes = len(text.encode()) / 1e6
     start = time.perf_counter()
     ours = o200k_harmony()
     load_s = time.perf_counter() - start
     start = time.perf_counter()
     theirs = tiktoken.get_encoding("o200k_harmony")
     tiktoken_load_s = time.perf_counter() - start
-    ids = theirs.encode_ordinary(text)
-    assert ours.encode_ordinary(text) == ids, "our ids differ from tiktoken's"
-
-    tiktoken_s = best_time(theirs.encode_ordinary, text, args.repeats)
-    cold_s = best_time(ours.encode_ordinary, text, args.repeats, before=ours._cache.clear)
-    warm_s = best_time(ours.encode_ordinary, text, args.repeats)
-
-    print(f"text: {megabytes:.2f} MB, {len(text):,} characters, {len(ids):,} tokens")
     print(f"building o200k_harmony: ours {load_s:.2f} s, tiktoken {tiktoken_load_s:.2f} s")
-    print(f"{'encoder':<34}{'seconds':>10}{'MB/s':>10}{'slower than tiktoken':>24}")
-    rows = [("tiktoken (Rust, 1 thread)", tiktoken_s), ("ours, cold chunk cache", cold_s), ("ours, warm chunk cache", warm_s)]
-    for name, seconds in rows:
-        print(f"{name:<34}{seconds:>10.3f}{megabytes / seconds:>10.2f}{seconds / tiktoken_s:>23.1f}x")
+
+    rows = [measure(ours, theirs, "mixed text", mixed_text(args.megabytes), args.repeats, warm=True)]
+    for name, text in pathological_texts(int(args.megabytes * 1_000_000)).items():
+        rows.append(measure(ours, theirs, name, text, args.repeats, warm=False))
+    print_table(rows)
 
 
 if __name__ == "__main__":

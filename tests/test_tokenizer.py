@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pathlib
-import unicodedata
 
 import pytest
 import tiktoken
@@ -109,17 +108,15 @@ def test_pretokenize_rejoins_to_the_text():
         assert "".join(pretokenize(text)) == text
 
 
-# Characters assigned in this Python's Unicode database. Code points that are unassigned
-# here may be assigned in the newer Unicode of the `regex` package but not in tiktoken's
-# Rust regex tables (or the reverse), and then the two pre-tokenizers legitimately differ.
-_ASSIGNED = st.characters(exclude_categories=("Cs", "Cn"))
-_TRICKY = st.sampled_from(list(" \t\n\r\x0b\x0c\x85\u00a0\u2028'sStTdDlLmMvVeE09.,!/-_😀🏽\u200d\u0301"))
+# Any code point but a surrogate: unassigned ones included, since our classes are tiktoken's own
+# (tests/test_tokenizer_unicode_scan.py scans them all).
+_ANY = st.characters(blacklist_categories=("Cs",))
+_TRICKY = st.sampled_from(list(" \t\n\r\x0b\x0c\x85\u00a0\u2028\x1c\u180e'sStTdDlLmMvVeE09.,!/-_😀🏽\u200d\u0301ſ\u0558"))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(st.one_of(_ASSIGNED, _TRICKY), max_size=40))
+@given(st.text(st.one_of(_ANY, _TRICKY), max_size=40))
 def test_random_unicode_matches_tiktoken(ours, theirs, text):
-    assert all(unicodedata.category(char) not in ("Cs", "Cn") for char in text)
     assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)
     assert ours.decode(ours.encode_ordinary(text)) == text
 

@@ -120,7 +120,7 @@ def test_long_and_short_merge_agree():
     alphabet = PARAGRAPH.encode()
     for _ in range(200):
         piece = bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 150)))
-        assert _merge_long(piece, ranks) == _merge_short(piece, ranks)
+        assert _merge_long(piece, ranks) == [ranks[part] for part in _merge_short(piece, ranks)]
         assert b"".join(_merge_short(piece, ranks)) == piece
     long_piece = PARAGRAPH.encode() * 2
     assert bpe_merge(long_piece, ranks) == [ranks[token] for token in _merge_short(long_piece, ranks)]
