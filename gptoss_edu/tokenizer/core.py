@@ -29,6 +29,7 @@ from typing import Literal
 
 from .bpe import bpe_merge
 from .pretokenizer import O200K_PATTERN, compile_pattern
+from .specials import special_token_regex
 
 SpecialSet = Literal["all"] | Collection[str]
 _MAX_ID = 2**32 - 1  # tiktoken stores ids as u32
@@ -48,27 +49,6 @@ class TokenOutOfRangeError(InvalidTokenError, OverflowError):
 
 class TokenTypeError(InvalidTokenError, TypeError):
     """An id that is not an integer: tiktoken raises ``TypeError`` for these."""
-
-
-@functools.lru_cache(maxsize=64)
-def _special_regex(tokens: frozenset[str]) -> re.Pattern[str]:
-    """A regex matching any of ``tokens``, the longest where several start at one place.
-    Written as a trie (``<\\|(?:end\\|>|start\\|>|...)``): a flat alternation of 1,088 names
-    would be tried name by name at every position of the text."""
-    trie: dict = {}
-    for token in tokens:
-        node = trie
-        for char in token:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a token ends here
-    return re.compile(_trie_pattern(trie))
-
-
-def _trie_pattern(node: dict) -> str:
-    # Longer continuations first, the end of a token ("") last: the longer token wins.
-    branches = [re.escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char]
-    branches += [""] if "" in node else []
-    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
 
 def _replace_surrogates(text: str) -> str:
@@ -205,11 +185,11 @@ class Tokenizer:
         # Every special token, the common case, has its own regex: hashing a 1,088-name set per call is slow.
         if names is self.special_tokens_set:
             return self._all_specials_regex
-        return _special_regex(frozenset(names))
+        return special_token_regex(frozenset(names))
 
     @functools.cached_property
     def _all_specials_regex(self) -> re.Pattern[str]:
-        return _special_regex(frozenset(self.special_tokens))
+        return special_token_regex(frozenset(self.special_tokens))
 
     def encode_to_numpy(
         self,

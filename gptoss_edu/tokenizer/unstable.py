@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .bpe import byte_pair_encode
 from .charclass import class_ranges
+from .specials import special_token_regex
 
 if TYPE_CHECKING:
     from .core import Tokenizer
@@ -61,11 +62,9 @@ def encode_bytes(tokenizer: Tokenizer, data: bytes) -> list[int]:
 
 def _encode_with_last_piece(tokenizer: Tokenizer, text: str, allowed: set[str] | frozenset[str]) -> tuple[list[int], int]:
     # The ids, and how many of them the last pre-tokenizer chunk gave (0 if a special token ends the text).
-    from .core import _special_regex
-
     tokens = tokenizer.encode(text, allowed_special=set(allowed), disallowed_special=())
     specials = allowed & tokenizer.special_tokens.keys()
-    tail_start = max((match.end() for match in _special_regex(frozenset(specials)).finditer(text)), default=0) \
+    tail_start = max((match.end() for match in special_token_regex(frozenset(specials)).finditer(text)), default=0) \
         if specials else 0
     chunks = tokenizer._regex.findall(text[tail_start:])
     return tokens, len(tokenizer._encode_plain(chunks[-1])) if chunks else 0
