@@ -79,6 +79,8 @@ def generate(
     for _ in range(max_new_tokens):
         logits = model(next_input, cache=cache)[-1]  # (vocab,) at the last position
         token = sample_next_token(logits, temperature, top_p, generator)
+        if hasattr(model, "shared_token"):  # a model split over processes: rank 0's choice counts
+            token = model.shared_token(token)
         yield token
         if token in stops:
             return

@@ -1,0 +1,35 @@
+"""Jobs the parallel tests run on every rank of a spawned gloo group (importable, so spawn can start them)."""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+import gptoss_edu
+from gptoss_edu import parallel
+
+PROMPT_SEED = 7
+
+
+def prompt(config, length: int) -> torch.Tensor:
+    return torch.randint(0, config.vocab_size, (length,), generator=torch.Generator().manual_seed(PROMPT_SEED))
+
+
+def split_and_compare(folders: dict[str, str], length: int, new_tokens: int) -> dict:
+    """On this rank, for each layout and mode: logits (no cache and with a cache), greedy and sampled tokens, bytes."""
+    results = {}
+    for layout, folder in folders.items():
+        for mode in ("tensor", "expert"):
+            model = parallel.load_model(folder, mode)
+            ids = prompt(model.config, length)
+            logits = model(ids)
+            cache = model.new_cache()
+            cached = torch.cat([model(ids[:length - 3], cache=cache), model(ids[length - 3:], cache=cache)])
+            batch = model(torch.stack([ids[:8], ids[8:16]]))
+            greedy = list(gptoss_edu.generate(model, ids[:12], new_tokens, stop_tokens=()))
+            sampled = list(gptoss_edu.generate(model, ids[:12], new_tokens, temperature=1.0, stop_tokens=(),
+                                               seed=1000 + dist.get_rank()))  # seeds differ: rank 0 must decide
+            results[layout, mode] = {
+                "logits": logits, "cached": cached, "batch": batch, "greedy": greedy, "sampled": sampled,
+                "report": model.report, "sent": dict(model.comm.sent),
+            }
+    return results
