@@ -14,9 +14,10 @@ def prompt(config, length: int) -> torch.Tensor:
     return torch.randint(0, config.vocab_size, (length,), generator=torch.Generator().manual_seed(PROMPT_SEED))
 
 
-def split_and_compare(folders: dict[str, str], length: int, new_tokens: int) -> dict:
-    """On this rank, for each layout and mode: logits (no cache and with a cache), greedy and sampled tokens, bytes."""
-    results = {}
+def split_and_compare(folders: dict[str, str], length: int, new_tokens: int, unsplittable: str | None = None) -> dict:
+    """On this rank, for each layout and mode: logits (no cache and with a cache), greedy and sampled tokens, bytes;
+    and, given an ``unsplittable`` checkpoint, the error each mode raises on it."""
+    results = {"errors": load_errors(unsplittable)} if unsplittable else {}
     for layout, folder in folders.items():
         for mode in ("tensor", "expert"):
             model = parallel.load_model(folder, mode)
@@ -33,3 +34,22 @@ def split_and_compare(folders: dict[str, str], length: int, new_tokens: int) -> 
                 "report": model.report, "sent": dict(model.comm.sent),
             }
     return results
+
+
+def load_errors(folder: str) -> dict[str, str]:
+    """The error each mode raises on this rank for a checkpoint the world size cannot split."""
+    errors = {}
+    for mode in ("tensor", "expert"):
+        try:
+            parallel.load_model(folder, mode)
+            errors[mode] = ""
+        except ValueError as e:
+            errors[mode] = str(e)
+    return errors
+
+
+def fail_on_rank_1() -> None:
+    """Rank 1 raises; rank 0 waits for it in a barrier that never completes."""
+    if dist.get_rank() == 1:
+        raise ZeroDivisionError("rank 1 fails on purpose")
+    dist.barrier()

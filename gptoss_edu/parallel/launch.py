@@ -20,6 +20,7 @@ import multiprocessing as mp
 import os
 import queue
 import socket
+import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
@@ -28,6 +29,7 @@ import torch
 import torch.distributed as dist
 
 LOCALHOST = "127.0.0.1"
+ERROR_GRACE_S = 10.0  # how long the other ranks may take to report once one has failed
 
 
 def free_port() -> int:
@@ -75,23 +77,43 @@ def run_parallel(fn: Callable, world_size: int, args: tuple = (), backend: str =
     for p in processes:
         p.start()
     collected: dict[int, object] = {}
+    errors: dict[int, str] = {}
     try:
-        for _ in range(world_size):
-            try:
-                rank, status, payload = results.get(timeout=timeout_s)
-            except queue.Empty:
-                raise TimeoutError(f"parallel job {fn.__name__} on {world_size} ranks did not finish within "
-                                   f"{timeout_s:.0f} s (ranks finished: {sorted(collected)})") from None
-            if status == "error":
-                raise RuntimeError(f"rank {rank} of {world_size} failed in {fn.__name__}:\n{payload}")
-            collected[rank] = torch.load(io.BytesIO(payload), weights_only=False)
+        _collect(results, world_size, timeout_s, collected, errors, fn.__name__)
     finally:
         for p in processes:
             p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
                 p.join()
+    if errors:  # the first rank to fail is often not the one that reports first, so show them all
+        raise RuntimeError("\n".join(f"rank {r} of {world_size} failed in {fn.__name__}:\n{errors[r]}"
+                                     for r in sorted(errors)))
     return [collected[r] for r in range(world_size)]
+
+
+def _collect(results: mp.Queue, world_size: int, timeout_s: float, collected: dict, errors: dict, name: str) -> None:
+    """Fill ``collected`` (rank -> result) and ``errors`` (rank -> traceback) from the workers' reports.
+
+    Once a rank has failed, the others get ``ERROR_GRACE_S`` to report (they usually fail too,
+    with the broken connection); then collection stops.
+    """
+    deadline = time.monotonic() + timeout_s
+    while len(collected) + len(errors) < world_size:
+        wait = deadline - time.monotonic()
+        if errors:
+            wait = min(wait, ERROR_GRACE_S)
+        try:
+            rank, status, payload = results.get(timeout=max(wait, 0.01))
+        except queue.Empty:
+            if errors:
+                return
+            raise TimeoutError(f"parallel job {name} on {world_size} ranks did not finish within "
+                               f"{timeout_s:.0f} s (ranks finished: {sorted(collected)})") from None
+        if status == "error":
+            errors[rank] = payload
+        else:
+            collected[rank] = torch.load(io.BytesIO(payload), weights_only=False)
 
 
 def init_from_env(backend: str | None = None, timeout_s: float = 1800.0) -> tuple[int, int, int]:
