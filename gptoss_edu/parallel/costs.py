@@ -15,10 +15,15 @@ over ranks, as ``Communicator`` counts them (its *payload*; see ``comm``):
 
 Every rank hands the whole tensor to an all-reduce, so its payload counts ``w`` times;
 a ring all-reduce actually moves ``2(w-1)/w`` of one tensor over each rank's link.
+
+``rank_loads``: how many (token, expert) pairs each rank computes in expert mode; the
+busiest rank sets the pace of every MoE layer.
 """
 from __future__ import annotations
 
 import math
+
+import torch
 
 from gptoss_edu.config import ModelConfig
 from gptoss_edu.io.layouts import MXFP4, checkpoint_spec
@@ -76,3 +81,12 @@ def ring_link_bytes(config: ModelConfig, mode: str, world_size: int, value_bytes
         leaving = c.experts_per_token * (w - 1) / w
         link += c.num_hidden_layers * (2 * leaving * row + (w - 1) * row)
     return link
+
+
+def rank_loads(expert_indices: torch.Tensor, num_experts: int, world_size: int) -> torch.Tensor:
+    """``(world_size,)`` (token, expert) pairs each rank computes in expert mode, for routing ``(T, k)``.
+
+    Rank ``r`` holds experts ``[r*E/w, (r+1)*E/w)``, so it computes every pair routed to one of them.
+    """
+    owner = torch.div(expert_indices.reshape(-1), num_experts // world_size, rounding_mode="floor")
+    return torch.bincount(owner, minlength=world_size)
