@@ -16,7 +16,9 @@ def forward_recording_layer0(model, ids: torch.Tensor, cache) -> tuple[torch.Ten
     seen: dict[str, torch.Tensor] = {}
 
     def keep(name: str):
-        return lambda module, inputs, output: seen.setdefault(name, output[0])
+        def hook(module, inputs, output) -> None:  # returns None: the layer's output stays as it is
+            seen.setdefault(name, output[0])
+        return hook
 
     hooks = [model.block[0].attn.register_forward_hook(keep("attention")),
              model.block[0].mlp.register_forward_hook(keep("moe"))]
