@@ -5,6 +5,11 @@ every rank saw; the assertions then run here. Spawning costs seconds, so tests s
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import parallel_jobs
 import pytest
 import torch
@@ -13,6 +18,7 @@ from model_helpers import relative_error, single_thread  # noqa: F401  (one thre
 import gptoss_edu
 from gptoss_edu.config import TINY
 from gptoss_edu.parallel import check_world_size, run_parallel
+from gptoss_edu.parallel.launch import free_port
 from gptoss_edu.parallel.loader import check_devices
 from gptoss_edu.parallel.sharding import ShardPlan
 from weights_tools.synthetic import write_checkpoint
@@ -104,3 +110,18 @@ def test_plan_slices_keep_gate_linear_pairs_and_mxfp4_blocks():
 def test_a_failing_rank_fails_the_job_instead_of_hanging():
     with pytest.raises(RuntimeError, match="(?s)rank 1 of 2 failed.*ZeroDivisionError"):
         run_parallel(parallel_jobs.fail_on_rank_1, 2, timeout_s=120)
+
+
+@pytest.mark.slow
+def test_torchrun_entry_point_generates_like_one_process(folders, single):
+    """``python -m torch.distributed.run -m gptoss_edu.parallel`` (what ``torchrun`` is), 2 gloo ranks on 127.0.0.1."""
+    prompt = parallel_jobs.prompt(CFG, LENGTH)[:12].tolist()
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(free_port()), "-m", "gptoss_edu.parallel", folders["hf"], "--mode", "tensor",
+               "--device", "cpu", "--prompt-ids", ",".join(map(str, prompt)), "--max-new-tokens", str(NEW_TOKENS)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+                            env={**os.environ, "GLOO_SOCKET_IFNAME": "lo"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [line for line in result.stdout.splitlines() if line.startswith("rank ")]
+    assert len(reports) == 2 and all("(tensor)" in r for r in reports)
+    assert json.loads(result.stdout.splitlines()[-1]) == single["greedy"]

@@ -12,7 +12,12 @@ On every rank of an initialised process group (gloo on CPU, NCCL on GPU):
 - ``loader``: ``load_model``, reading only the rank's slices from either checkpoint layout;
 - ``comm``: the collectives, counting the bytes they send;
 - ``launch``: ``run_parallel`` (N local processes, for tests and notebooks), ``init_from_env`` (torchrun);
-- ``entry``: ``setup_for_chat``, what ``python -m gptoss_edu.chat --parallel`` calls under torchrun.
+- ``entry``: ``setup_for_chat``, what ``python -m gptoss_edu.chat --parallel`` calls under torchrun;
+- ``costs``: weight bytes per rank, traffic per token, expert-mode load per rank (notebook 10);
+- ``jobs``: small ``run_parallel`` jobs for notebook 10.
+
+``torchrun --nproc-per-node N -m gptoss_edu.parallel CHECKPOINT --prompt TEXT`` generates with a
+split model (a smoke test of a multi-GPU machine).
 """
 from __future__ import annotations
 
