@@ -9,7 +9,9 @@ vocabulary; MXFP4 experts, bf16 elsewhere), a random checkpoint written once to
 Columns: decode tokens/s (one over the median time between tokens, prefill excluded) and
 its ratio to world 1; bytes handed to collectives per decoded token, summed over ranks, as
 counted by the ``Communicator`` and as ``parallel.costs.decode_traffic`` predicts; weight
-bytes resident per rank (``model.report``) and the rank's peak RSS (torch itself included).
+bytes resident per rank (``model.report``) and the rank's peak RSS (torch itself and the
+checkpoint pages mapped while loading included); whether the greedy tokens equal world 1's
+(in bf16 the partial sums round differently, so near-ties between random logits can flip).
 On CPU each rank uses ``--threads`` threads, so world 2 also uses twice the cores.
 
     python benchmarks/parallel.py [--new-tokens 16] [--threads 1]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from safetensors import safe_open
 
 from gptoss_edu.io.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from gptoss_edu.io.layouts import MXFP4
@@ -28,9 +29,7 @@ class SliceReader:
     """Reads slices of original-layout tensors from an opened checkpoint (either layout)."""
 
     def __init__(self, ckpt: Checkpoint, files: ExitStack):
-        from safetensors import safe_open
-
-        self.ckpt, self._files, self._open = ckpt, files, safe_open
+        self.ckpt, self._files = ckpt, files  # files: keeps each opened file until loading ends
         self._handles: dict[str, object] = {}
         self.parts: dict[str, list] = {}
         for original, part, _ in ckpt.expected.values():
@@ -39,14 +38,14 @@ class SliceReader:
     def _handle(self, stored_name: str):
         file = str(self.ckpt.stored[stored_name].file)
         if file not in self._handles:
-            self._handles[file] = self._files.enter_context(self._open(file, framework="pt"))
+            self._handles[file] = self._files.enter_context(safe_open(file, framework="pt"))
         return self._handles[file]
 
     def read(self, name: str, index: Index | list[Index]) -> torch.Tensor:
         """``tensor[index]`` of original-layout tensor ``name``; a list of indices is read and joined along dim 0."""
         if isinstance(index, list):
             return torch.cat([self.read(name, i) for i in index])
-        row0, row1, step = index[0].indices(self.ckpt.spec[name].shape[0])
+        row0, row1, _ = index[0].indices(self.ckpt.spec[name].shape[0])
         pieces = []
         for part in sorted(self.parts[name], key=lambda p: p.row0):
             lo, hi = max(row0, part.row0), min(row1, part.row0 + part.rows)
