@@ -71,8 +71,9 @@ def rank_device(device: str | torch.device | None, comm: Communicator) -> torch.
     device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda_devices = torch.cuda.device_count() if device.type == "cuda" else 0
     check_devices(device.type, dist.get_backend(comm.group), local_world, cuda_devices)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank) if device.index is None else device
+        torch.cuda.set_device(device)  # NCCL's own buffers and streams go to this rank's GPU
     return device
 
 
