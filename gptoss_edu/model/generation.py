@@ -84,6 +84,8 @@ def generate(
     step = decoder(model, cache) if decoder is not None else partial(model, cache=cache)
     for produced in range(1, max_new_tokens + 1):
         token = sample_next_token(logits, temperature, top_p, generator)
+        if hasattr(model, "shared_token"):  # a model split over processes: rank 0's choice counts
+            token = model.shared_token(token)
         yield token
         if token in stops or produced == max_new_tokens:
             return
