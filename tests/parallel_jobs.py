@@ -6,7 +6,7 @@ import torch.distributed as dist
 
 import gptoss_edu
 from gptoss_edu import parallel
-from gptoss_edu.fast.gpu import use_torch
+from gptoss_edu.fast.select import use_torch
 
 PROMPT_SEED = 7
 
@@ -22,7 +22,7 @@ def split_and_compare(folders: dict[str, str], length: int, new_tokens: int, uns
     for layout, folder in folders.items():
         for mode in ("tensor", "expert"):
             model = parallel.load_model(folder, mode)
-            use_torch(model)  # swaps the cores as use_kernels does on CUDA: the split must survive it
+            use_torch(model)  # swaps the cores as accelerate does on CUDA: the split must survive it
             ids = prompt(model.config, length)
             logits = model(ids)
             cache = model.new_cache()

@@ -53,7 +53,12 @@ class Acceleration:
 
 
 def _name(function: Callable) -> str:
-    return f"{function.__module__}.{function.__qualname__}"
+    """``module.qualname`` of a core; a wrapper object around a core (a split model's communication) names both."""
+    if hasattr(function, "__qualname__"):
+        return f"{function.__module__}.{function.__qualname__}"
+    own = f"{type(function).__module__}.{type(function).__qualname__}"
+    inner = getattr(function, "core", None)
+    return f"{own}({_name(inner)})" if inner is not None else own
 
 
 # where each core lives in a layer; the model sets one on every layer with ``set_<core>_core``

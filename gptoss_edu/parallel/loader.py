@@ -120,7 +120,7 @@ def load_model(path: str | os.PathLike, mode: str = "tensor", device: str | torc
     with the same arguments. ``device=None`` takes ``cuda:LOCAL_RANK`` when CUDA is there, the
     CPU otherwise. ``model.report`` (a ``ShardReport``) gives the bytes this rank holds;
     ``verbose`` prints it. The model runs the plain-torch cores on every device;
-    ``gptoss_edu.fast.gpu.use_kernels(model)`` swaps in the Triton ones (the split survives
+    ``gptoss_edu.fast.accelerate(model)`` swaps in the Triton ones (the split survives
     the swap; the kernels have not been run split on GPUs yet).
     """
     comm = Communicator(group)

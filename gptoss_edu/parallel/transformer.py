@@ -60,7 +60,7 @@ class ParallelTransformer(Transformer):
         """Run ``core`` (same signature as ``grouped_experts``) on this rank's experts, inside the mode's
         communication (the all-reduce, or the all-to-all dispatch and combine), in every layer.
 
-        Overrides ``Transformer.set_experts_core`` so that swapping cores (``gptoss_edu.fast.gpu.use_kernels``)
+        Overrides ``Transformer.set_experts_core`` so that swapping cores (``gptoss_edu.fast.accelerate``)
         keeps the split model correct.
         """
         first, last = self.plan.experts
