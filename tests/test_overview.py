@@ -46,7 +46,7 @@ def test_memory_figure_draws_each_model_and_gpu():
     assert weights == [checkpoint_bytes(GPT_OSS_20B) / GIB, parameter_count(GPT_OSS_20B)["total"] * 2 / GIB]
     assert [line.get_ydata()[0] for line in ax.lines] == [20]
     assert "card" in texts(fig)
-    assert COMMON_GPUS["H200 (141 GB)"] == 141
+    assert all("GiB" in name for name in COMMON_GPUS)  # the axis unit, not a mix of GB and GiB
 
 
 def test_markdown_table():
