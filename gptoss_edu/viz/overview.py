@@ -204,7 +204,7 @@ def gpu_budget_figure(budgets: dict[str, dict[str, float]], gpus: dict[str, floa
     ax.set_yticks(range(len(budgets)), list(budgets))
     ax.set_xlabel("GiB")
     ax.set_title("What the GPU must hold")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", bbox_to_anchor=(0.9, 0.02), fontsize=8)  # between the card lines, below the long bar
     fig.tight_layout()
     return fig
 
