@@ -264,3 +264,11 @@ def test_the_fixture_functions_really_are_wrong_in_the_way_they_claim():
     # two spot checks that the learner-style answers above are plausible code, not copies of the hints
     assert merge_pair_no_skip([3, 3, 3], (3, 3), 4) == [4, 4, 3]
     assert Counter(count_pairs_seen([1, 1, 1]).values()) == Counter({1: 1})
+
+
+def test_library_sink_softmax_takes_masked_scores():
+    """The fallback that notebook 03 uses after an unsolved exercise must accept causally masked (-inf) scores."""
+    scores = torch.randn(2, 4, 4).masked_fill(~torch.ones(4, 4, dtype=torch.bool).tril(), float("-inf"))
+    sinks = torch.tensor([0.5, -1.0])
+    expected = torch.softmax(torch.cat([scores, sinks.reshape(2, 1, 1).expand(2, 4, 1)], dim=-1), dim=-1)[..., :-1]
+    torch.testing.assert_close(attention.library_sink_softmax(scores, sinks), expected)

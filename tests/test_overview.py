@@ -8,9 +8,12 @@ from gptoss_edu.viz.overview import (
     COMMON_GPUS,
     GIB,
     architecture_figure,
+    component_share_figure,
+    gpu_budget_figure,
     markdown_table,
     memory_figure,
     size_breakdown_figure,
+    stored_vs_bf16_figure,
 )
 
 
@@ -46,8 +49,31 @@ def test_memory_figure_draws_each_model_and_gpu():
     assert weights == [checkpoint_bytes(GPT_OSS_20B) / GIB, parameter_count(GPT_OSS_20B)["total"] * 2 / GIB]
     assert [line.get_ydata()[0] for line in ax.lines] == [20]
     assert "card" in texts(fig)
-    assert COMMON_GPUS["H200 (141 GB)"] == 141
+    assert all("GiB" in name for name in COMMON_GPUS)  # the axis unit, not a mix of GB and GiB
 
 
 def test_markdown_table():
     assert markdown_table(["a", "b"], [[1, 2], ["x", None]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n| x | None |"
+
+
+def test_gpu_budget_figure_stacks_the_budget_in_gib():
+    budget = {"weights": 10 * GIB, "kv_cache": 1 * GIB, "prefill": 0.5 * GIB, "total": 11.5 * GIB}
+    fig = gpu_budget_figure({"m": budget}, {"card (24 GiB)": 24})
+    ax = fig.axes[0]
+    assert [bar.get_width() for bar in ax.patches] == [10, 1, 0.5]
+    assert [line.get_xdata()[0] for line in ax.lines] == [24]
+    assert ax.get_xlabel() == "GiB" and "card (24 GiB)" in texts(fig) and "11.5 GiB" in texts(fig)
+
+
+def test_stored_vs_bf16_figure_shows_what_mxfp4_saves():
+    fig = stored_vs_bf16_figure(GPT_OSS_20B)
+    drawn = texts(fig)
+    assert "4.25 bits/param" in drawn and "16.00 bits/param" in drawn
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert set(labels) == {"embedding", "attention", "router", "experts", "norms", "unembedding"}
+
+
+def test_component_share_figure_draws_fractions():
+    fig = component_share_figure({"a": {"x": 3.0, "y": 1.0}, "b": {"x": 1.0, "y": 1.0}})
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == [0.75, 0.25, 0.5, 0.5]

@@ -183,3 +183,22 @@ def test_exercise_checkers_accept_the_library_and_reject_mistakes():
         check_co_occurrence(lambda e, n: one_hot_co(e, n).fill_diagonal_(0))
     with pytest.raises(ExerciseError):
         check_load_balancing_loss(lambda logits, idx: torch.softmax(logits, -1).mean(0).pow(2).sum())
+
+
+def test_co_occurrence_figure_has_colour_bars_and_axis_labels(routed):
+    fig = figures.co_occurrence_figure(routed)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("layer")]
+    assert len(panels) == routed.num_layers
+    assert all(ax.get_xlabel() == "expert j" and ax.get_ylabel() == "expert i" for ax in panels)
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "tokens choosing both"]
+    assert len(bars) == routed.num_layers
+
+
+def test_layer_axes_have_whole_number_ticks(routed):
+    fig = figures.load_balance_figure({"a": routed})
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 0 <= t <= routed.num_layers - 1]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    lift = figures.lift_figure({"x": np.ones((4, 16))})
+    lift.canvas.draw()
+    assert all(float(t).is_integer() for t in lift.axes[0].get_yticks())

@@ -93,9 +93,11 @@ def library_sink_softmax(scores: torch.Tensor, sinks: torch.Tensor) -> torch.Ten
     The library computes these weights inside ``attention_with_sinks`` without returning
     them, so we read them out: with identity keys (key ``s`` is the unit vector ``e_s``) and
     scale 1 a query vector *is* its row of scores, and with identity values the output *is*
-    the weight row. Every key is made visible (all keys at position 0, queries later).
+    the weight row. Every key is made visible (all keys at position 0, queries later). A
+    masked score (-inf) becomes the lowest finite float, since -inf times a 0 of the identity is NaN.
     """
     heads, num_queries, num_keys = scores.shape
+    scores = scores.masked_fill(scores == float("-inf"), torch.finfo(scores.dtype).min)
     q = scores.permute(1, 0, 2)[None, :, :, None, :]  # (1, T, KV=H, G=1, D=S)
     eye = torch.eye(num_keys, dtype=scores.dtype).reshape(1, num_keys, 1, num_keys).expand(1, num_keys, heads, num_keys)
     out = attention_with_sinks(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from gptoss_edu.viz.html import expert_rgb, visible
 from gptoss_edu.viz.routing_data import RoutedText, co_occurrence, expert_load, load_entropy
@@ -76,6 +77,7 @@ def load_balance_figure(routed_by_name: dict[str, RoutedText]) -> Figure:
     any_routed = next(iter(routed_by_name.values()))
     ax.axhline(np.log2(any_routed.num_experts), color="grey", linestyle="--", label="balanced")
     ax.set_xlabel("layer")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
     ax.set_ylabel("expert-load entropy (bits)")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -83,7 +85,7 @@ def load_balance_figure(routed_by_name: dict[str, RoutedText]) -> Figure:
 
 
 def co_occurrence_figure(routed: RoutedText) -> Figure:
-    """For every layer, how many tokens chose experts ``i`` and ``j`` together (diagonal blanked)."""
+    """For every layer, how many tokens chose experts ``i`` and ``j`` together (diagonal blanked, colour bar in tokens)."""
     L = routed.num_layers
     cols = min(L, 4)
     rows = -(-L // cols)
@@ -95,8 +97,13 @@ def co_occurrence_figure(routed: RoutedText) -> Figure:
             continue
         matrix = co_occurrence(routed, layer)
         np.fill_diagonal(matrix, 0)
-        ax.imshow(matrix, cmap="Blues")
+        image = ax.imshow(matrix, cmap="Blues")
         ax.set_title(f"layer {layer}", fontsize=9)
+        ax.set_xlabel("expert j", fontsize=8)
+        ax.set_ylabel("expert i", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label("tokens choosing both", fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -116,6 +123,7 @@ def lift_figure(lifts: dict[str, np.ndarray]) -> Figure:
         ax.set_title(f"{name}: best L{layer} E{expert}, x{lift[layer, expert]:.1f}", fontsize=8)
         ax.set_xlabel("expert", fontsize=7)
         ax.set_ylabel("layer", fontsize=7)
-        fig.colorbar(image, ax=ax, fraction=0.05)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.colorbar(image, ax=ax, fraction=0.05).set_label("lift", fontsize=7)
     fig.tight_layout()
     return fig

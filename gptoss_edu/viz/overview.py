@@ -16,18 +16,20 @@ from gptoss_edu.config import (
     ModelConfig,
     bytes_per_decoded_token,
     checkpoint_bytes,
+    component_parameters,
     dense_bf16_bytes,
     kv_cache_bytes,
     parameter_count,
 )
 
 GIB = 2**30
-# Nominal memory of common accelerators, in GiB (marketing "GB" for these cards is ~GiB).
+# Memory of common accelerators in GiB, the unit of every axis here. The spec sheets' "24GB",
+# "80GB" and "141GB" are about that many GiB as the driver reports them (an H200 shows ~140 GiB).
 COMMON_GPUS: dict[str, float] = {
-    "RTX 4090 / 3090 (24 GB)": 24,
-    "A100 40GB": 40,
-    "A100 80GB / H100 80GB": 80,
-    "H200 (141 GB)": 141,
+    "RTX 4090 / 3090 (24 GiB)": 24,
+    "A100 40GB (40 GiB)": 40,
+    "A100 / H100 80GB (80 GiB)": 80,
+    "H200 (140 GiB)": 140,
 }
 COMPONENT_COLORS = {
     "embedding": "#7fbf7f",
@@ -177,5 +179,74 @@ def memory_figure(configs: Sequence[ModelConfig], contexts: Sequence[int] = (409
     ax.set_ylabel("GiB")
     ax.set_title("memory to hold the model (batch 1, bf16 KV cache) vs GPU memory")
     ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def gpu_budget_figure(budgets: dict[str, dict[str, float]], gpus: dict[str, float]) -> Figure:
+    """What the GPU must hold per model (``fast.gpu.memory_budget`` bytes), stacked, in GiB, against card sizes in GiB."""
+    fig = Figure(figsize=(8, 1.5 + 0.9 * len(budgets)))
+    ax = fig.add_subplot()
+    parts = (("weights", "weights (MXFP4 experts, bf16 rest)", "#e07b39"),
+             ("kv_cache", "KV cache (bf16)", "#6baed6"), ("prefill", "prefill buffers", "#74c476"))
+    for row, budget in enumerate(budgets.values()):
+        left = 0.0
+        for key, label, colour in parts:
+            ax.barh(row, budget[key] / GIB, left=left, height=0.6, color=colour, label=label if row == 0 else None)
+            left += budget[key] / GIB
+        ax.text(left, row, f"  {left:.1f} GiB", va="center", fontsize=8)
+    top = len(budgets) - 0.4  # card names go above the bars, below the title
+    for name, gib in gpus.items():
+        ax.axvline(gib, color="#555555", linestyle="--", linewidth=1)
+        ax.text(gib, top + 0.1, f"{name} ", ha="right", va="bottom", fontsize=8, color="#333333")
+    ax.set_ylim(-0.6, top + 0.6)
+    ax.set_xlim(0, max(max(gpus.values()), max(b["total"] for b in budgets.values()) / GIB) * 1.08)
+    ax.set_yticks(range(len(budgets)), list(budgets))
+    ax.set_xlabel("GiB")
+    ax.set_title("What the GPU must hold")
+    ax.legend(loc="lower right", bbox_to_anchor=(0.9, 0.02), fontsize=8)  # between the card lines, below the long bar
+    fig.tight_layout()
+    return fig
+
+
+def stored_vs_bf16_figure(config: ModelConfig) -> Figure:
+    """Bytes per component of ``config``'s checkpoint as released (MXFP4 experts) against every weight in bf16, in GiB."""
+    from gptoss_edu.io.layouts import checkpoint_spec, component_of
+
+    stored: dict[str, float] = {}
+    for name, spec in checkpoint_spec(config).items():
+        stored[component_of(name)] = stored.get(component_of(name), 0) + spec.nbytes
+    bf16 = {name: 2 * count for name, count in component_parameters(config).items()}
+    names = sorted(bf16, key=bf16.get)
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.add_subplot()
+    rows = range(len(names))
+    ax.barh([r + 0.2 for r in rows], [bf16[n] / GIB for n in names], height=0.4, color="#bbbbbb", label="all in bf16")
+    ax.barh([r - 0.2 for r in rows], [stored[n] / GIB for n in names], height=0.4, color="#e07b39",
+            label="as released (MXFP4 experts)")
+    for r, n in zip(rows, names):
+        ax.text(stored[n] / GIB, r - 0.2, f" {8 * stored[n] / (bf16[n] / 2):.2f} bits/param", va="center", fontsize=7)
+    ax.set_yticks(rows, names)
+    ax.set_xscale("log")
+    ax.set_xlabel("GiB (log scale)")
+    ax.set_title(f"{config.name}: bytes per component", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def component_share_figure(bytes_by_checkpoint: dict[str, dict[str, float]]) -> Figure:
+    """Share of each checkpoint's bytes per component, one group of bars per component, one colour per checkpoint."""
+    components = list(next(iter(bytes_by_checkpoint.values())))
+    width = 0.8 / len(bytes_by_checkpoint)
+    fig = Figure(figsize=(7, 3.4))
+    ax = fig.add_subplot()
+    for i, (label, sizes) in enumerate(bytes_by_checkpoint.items()):
+        total = sum(sizes.values())
+        ax.bar([j + i * width for j in range(len(components))], [sizes[c] / total for c in components], width, label=label)
+    ax.set_xticks([j + width * (len(bytes_by_checkpoint) - 1) / 2 for j in range(len(components))], components, rotation=20)
+    ax.set_ylabel("fraction of the checkpoint's bytes")
+    ax.set_title("Where the bytes go", fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
