@@ -7,7 +7,8 @@ import pytest
 
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY
 from gptoss_edu.course import WEIGHTS_ENV, real_weights
-from gptoss_edu.io.checkpoint import BUNDLE_CHECKPOINTS, BUNDLE_ENV
+from gptoss_edu.io.bundle import BUNDLE_ENV
+from gptoss_edu.io.bundle import CHECKPOINTS_DIR as BUNDLE_CHECKPOINTS
 
 
 def config_folder(folder, config):
