@@ -46,8 +46,9 @@ def test_mapped_model_equals_loaded_model(folders, layout):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/maps")
-def test_packed_experts_live_in_the_files(folders):
-    mapped = load_model(folders["original"], progress=False, mmap=True)
+@pytest.mark.parametrize("layout", ["original", "hf"])
+def test_packed_experts_live_in_the_files(folders, layout):
+    mapped = load_model(folders[layout], progress=False, mmap=True)
     maps = file_mappings()
     packed = {name: t for name, t in mapped.state_dict().items() if name.endswith((".blocks", ".scales"))}
     assert len(packed) == 4 * CFG.num_hidden_layers
