@@ -101,6 +101,13 @@ def test_fused_experts_pass_dense_weights_through():
     torch.testing.assert_close(fused_experts(*case), grouped_experts(*case), rtol=0, atol=0)
 
 
+def test_inputs_that_need_gradients_take_the_differentiable_path():
+    x, *rest = expert_case(3, 4, 2, 9)
+    x.requires_grad_(True)
+    fused_experts(x, *rest).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
 def test_use_fused_cpu_experts_only_on_packed_cpu_models():
     packed = build_model()
     assert use_fused_cpu_experts(packed, notice=lambda line: pytest.fail(line))

@@ -63,9 +63,11 @@ def fused_experts(
     """``grouped_experts`` with the fused MXFP4 kernel: same arguments, same result up to float32 rounding.
 
     ``x (N, H)``; ``expert_indices``/``expert_weights`` ``(N, k)``. Dense weights, other
-    devices, or an unavailable kernel go to ``grouped_experts`` unchanged.
+    devices, an unavailable kernel, or inputs that need gradients (the kernel has no backward
+    pass) go to ``grouped_experts`` unchanged.
     """
-    if not (_packed_cpu(mlp1_weight) and _packed_cpu(mlp2_weight)) or load_kernel() is None:
+    needs_grad = torch.is_grad_enabled() and x.requires_grad
+    if needs_grad or not (_packed_cpu(mlp1_weight) and _packed_cpu(mlp2_weight)) or load_kernel() is None:
         return grouped_experts(x, expert_indices, expert_weights, mlp1_weight, mlp1_bias,
                                mlp2_weight, mlp2_bias, alpha, limit)
     num_tokens, k = expert_indices.shape
