@@ -43,7 +43,24 @@ static const float E2M1[16] = {0.f, .5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 6.f,
                                -0.f, -.5f, -1.f, -1.5f, -2.f, -3.f, -4.f, -6.f};
 #define MAX_TOKENS 8  /* tokens sharing one decoded block, kept in registers */
 
-/* y[t, r] += sum_g 2^(scales[r, g] - 127) * sum_j (E2M1[lo(b)] * xe[t, g, j] + E2M1[hi(b)] * xo[t, g, j])
+#if defined(__AVX512F__)
+/* acc[t] += scale * sum_j (E2M1[lo(b_j)] * x_t[j] + E2M1[hi(b_j)] * x_t[16 + j]) for one block of 16 bytes. */
+static inline void block_fma(const uint8_t *b, float scale_value, const float *xs, int64_t x_stride, int64_t n,
+                             __m512 table, __m512i low_nibble, __m512 *acc) {
+    __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b));
+    __m512 lo = _mm512_permutexvar_ps(_mm512_and_si512(bytes, low_nibble), table);  /* 16 lookups at once */
+    __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
+    __m512 scale = _mm512_set1_ps(scale_value);
+    for (int64_t t = 0; t < n; t++) {
+        const float *x = xs + t * x_stride;
+        __m512 part = _mm512_mul_ps(lo, _mm512_loadu_ps(x));
+        part = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), part);
+        acc[t] = _mm512_fmadd_ps(part, scale, acc[t]);
+    }
+}
+#endif
+
+/* y[t, r] = sum_g 2^(scales[r, g] - 127) * sum_j (E2M1[lo(b)] * xe[t, g, j] + E2M1[hi(b)] * xo[t, g, j])
    for rows r in [r0, r1), tokens t in [0, n) with n <= MAX_TOKENS.
    blocks (rows, groups, 16) bytes; scales (rows, groups); xs (n, groups, 2, 16): even then odd inputs. */
 static void rows_kernel(const uint8_t *blocks, const uint8_t *scales, const float *xs, float *y,
@@ -56,21 +73,15 @@ static void rows_kernel(const uint8_t *blocks, const uint8_t *scales, const floa
 #if defined(__AVX512F__)
         const __m512 table = _mm512_loadu_ps(E2M1);
         const __m512i low_nibble = _mm512_set1_epi32(15);
-        __m512 acc[MAX_TOKENS];
-        for (int64_t t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
-        for (int64_t g = 0; g < groups; g++) {
-            __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + g * 16)));
-            __m512 lo = _mm512_permutexvar_ps(_mm512_and_si512(bytes, low_nibble), table);
-            __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
-            __m512 scale = _mm512_set1_ps(scale_of[s[g]]);
-            for (int64_t t = 0; t < n; t++) {
-                const float *x = xs + t * x_stride + g * 32;
-                __m512 part = _mm512_mul_ps(lo, _mm512_loadu_ps(x));
-                part = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), part);
-                acc[t] = _mm512_fmadd_ps(part, scale, acc[t]);
-            }
+        __m512 even[MAX_TOKENS], odd[MAX_TOKENS];  /* two accumulators: blocks alternate, halving the add chain */
+        for (int64_t t = 0; t < n; t++) even[t] = odd[t] = _mm512_setzero_ps();
+        int64_t g = 0;
+        for (; g + 1 < groups; g += 2) {
+            block_fma(b + g * 16, scale_of[s[g]], xs + g * 32, x_stride, n, table, low_nibble, even);
+            block_fma(b + g * 16 + 16, scale_of[s[g + 1]], xs + g * 32 + 32, x_stride, n, table, low_nibble, odd);
         }
-        for (int64_t t = 0; t < n; t++) y[t * rows + r] = _mm512_reduce_add_ps(acc[t]);
+        if (g < groups) block_fma(b + g * 16, scale_of[s[g]], xs + g * 32, x_stride, n, table, low_nibble, even);
+        for (int64_t t = 0; t < n; t++) y[t * rows + r] = _mm512_reduce_add_ps(_mm512_add_ps(even[t], odd[t]));
 #else
         float acc[MAX_TOKENS] = {0};
         for (int64_t g = 0; g < groups; g++) {
