@@ -106,11 +106,12 @@ void mxfp4_matvec(const uint8_t *blocks, const uint8_t *scales, const float *xs,
                   int64_t rows, int64_t groups, int64_t n, int threads) {
     float scale_of[256];
     for (int i = 0; i < 256; i++) scale_of[i] = ldexpf(1.f, i - 127);
-    int64_t chunk = (rows + threads - 1) / threads;
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (int part = 0; part < threads; part++) {
-        int64_t r0 = part * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-        if (r0 < r1) rows_kernel(blocks, scales, xs, y, rows, groups, n, r0, r1, scale_of);
+    const int64_t chunk = 32, chunks = (rows + chunk - 1) / chunk;
+    /* dynamic: on a shared machine a thread that gets descheduled does not hold the others up */
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t r0 = c * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+        rows_kernel(blocks, scales, xs, y, rows, groups, n, r0, r1, scale_of);
     }
 }
 """
