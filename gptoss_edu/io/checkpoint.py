@@ -317,7 +317,8 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     forward pass would keep every decoded expert alive for a backward pass that never comes);
     call ``model.requires_grad_(True)`` to fine-tune it. ``mmap=True`` (CPU, packed experts)
     leaves the MXFP4 expert tensors in the checkpoint files, memory-mapped
-    (``gptoss_edu.io.mapped``): the process's own memory then holds only the other ~1.5 GB.
+    (``gptoss_edu.io.mapped``): the process's own memory then holds only the other ~3.7 GB of
+    the 20b (attention, embedding, unembedding in bf16).
     """
     from tqdm.auto import tqdm
 

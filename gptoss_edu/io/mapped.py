@@ -1,7 +1,7 @@
 """Packed expert weights backed by the checkpoint's files instead of the process's memory.
 
-``load_model(path, mmap=True)`` keeps every MXFP4 ``blocks``/``scales`` tensor (about 12 of
-the 20b's 13 GB) as a memory map of its bytes in the ``.safetensors`` file: nothing is copied
+``load_model(path, mmap=True)`` keeps every MXFP4 ``blocks``/``scales`` tensor (10 of the
+20b's 13.8 GB) as a memory map of its bytes in the ``.safetensors`` file: nothing is copied
 at load time, a decode step pulls in only the pages of the experts it reads, and the
 operating system may drop those pages again under memory pressure (they are file-backed,
 not anonymous, so they need no swap). A 16 GB laptop can then run the 20b.
