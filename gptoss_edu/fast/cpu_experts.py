@@ -2,8 +2,8 @@
 
 At batch 1 a decode step multiplies one token by 4 experts per layer. The plain core
 (``gptoss_edu.model.moe.grouped_experts``) first decodes each chosen expert into a dense
-copy (``dequantize``), writes it to memory and reads it back for the matrix product: 16
-bytes written and read per 4.25 bits on disk. ``fused_experts`` instead hands the packed
+copy (``dequantize``), writes it to memory and reads it back for the matrix product: per
+value 16 bits written and 16 read again, for 4.25 bits stored. ``fused_experts`` instead hands the packed
 blocks and scales to ``gptoss_edu.fast.cpu_kernel.mxfp4_matvec``, which decodes 16 values
 at a time in registers and multiplies them at once, so each expert's bytes are read once
 and nothing is written.
