@@ -1,7 +1,10 @@
 """Fast paths that plug into the readable model at its seams, without changing what it computes.
 
 - ``select``: ``accelerate(model)`` chooses the cores for the model's device (Triton kernels on
-  CUDA, the interpreter on request, a chooser per device type) and reports what it chose;
+  CUDA, the fused MXFP4 experts on a CPU, the interpreter on request, a chooser per device
+  type) and reports what it chose;
+- ``cpu_experts`` and ``cpu_kernel``: the fused MXFP4 experts core for CPUs, a small C kernel
+  built on first use with the system's compiler (plain torch where there is none);
 - ``gpu_decode``: static buffers for a decode step, captured once as a CUDA graph and replayed;
   the step is the model's own forward pass, its positions held by the ``KVCache`` on the device;
 - ``gpu``: ``memory_budget``, what a GPU must hold for a model, a context and a prefill.

@@ -184,16 +184,17 @@ def choose_cuda(model, report: Acceleration, interpreter: bool) -> None:
 
 
 def choose_cpu(model, report: Acceleration, interpreter: bool) -> None:
-    """CPU cores: the Triton kernels only under the interpreter, when asked.
+    """CPU cores: the Triton kernels under the interpreter when asked, else the fused MXFP4 experts.
 
-    A CPU core that installs itself and says whether it could, such as a fused MXFP4
-    experts core ``use_fused_cpu_experts(model, notice) -> bool``, plugs in here::
-
-        if use_fused_cpu_experts(model, report.fallbacks.append):
-            record(model, report, "experts", "fused MXFP4 CPU kernel")
+    The fused core (``gptoss_edu.fast.cpu_experts``) reads the packed experts directly and says
+    in one line when it cannot run here (no C compiler), leaving the plain core in place.
     """
+    from gptoss_edu.fast.cpu_experts import use_fused_cpu_experts
+
     if interpreter:
         use_triton(model, report, interpreter=True)
+    elif use_fused_cpu_experts(model, report.fallbacks.append):
+        record(model, report, "experts", "fused MXFP4 kernel on the CPU: packed experts read once, never decoded")
 
 
 CHOOSERS: dict[str, Callable[[object, Acceleration, bool], None]] = {"cuda": choose_cuda, "cpu": choose_cpu}

@@ -36,6 +36,7 @@ from gptoss_edu.config import MAX_CONFIG_JSON_BYTES, ModelConfig
 from gptoss_edu.io.bundle import BUNDLE_ENV, CHECKPOINTS_DIR, bundle_checkpoints
 from gptoss_edu.io.files import FolderError, inside, open_regular, plain_relative_name, read_json
 from gptoss_edu.io.layouts import BF16, HF, MXFP4, ORIGINAL, Part, TensorSpec, checkpoint_spec, is_mxfp4, stored_spec
+from gptoss_edu.io.mapped import assign_tensor, mapped_tensor
 from gptoss_edu.io.safetensors_io import SafetensorsFormatError, StoredTensor, read_header
 from gptoss_edu.io.values import value_problem
 
@@ -282,6 +283,13 @@ class Checkpoint:
                 pieces.append(piece.transpose(1, 2) if part.transposed else piece)
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
+    def stored_whole(self, name: str) -> StoredTensor | None:
+        """The one stored tensor holding original-layout tensor ``name`` whole and untransposed, else ``None``."""
+        parts = self._parts.get(name, [])
+        if len(parts) != 1 or parts[0].transposed or parts[0].name not in self.stored:
+            return None
+        return self.stored[parts[0].name]
+
 
 def read_rows(t: StoredTensor, row0: int, row1: int) -> torch.Tensor:
     """Rows ``[row0, row1)`` along dim 0 of a stored tensor, read straight from its file."""
@@ -351,7 +359,7 @@ def _allocate(model, device: str | torch.device, ckpt: Checkpoint) -> None:
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32, experts: str = "packed", progress: bool = True,
-               layout: str = "auto", kernels: bool = True, check_values: bool = True):
+               layout: str = "auto", kernels: bool = True, check_values: bool = True, mmap: bool = False):
     """Build a ``Transformer`` from the checkpoint at ``path`` (either layout, or a bundle name).
 
     The model is built on the meta device, materialised empty on ``device``, and filled tensor
@@ -364,19 +372,29 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     naming the tensor and its file. Every malformed checkpoint raises ``CheckpointError``.
     The loaded model is for inference: its parameters do not require gradients (otherwise a
     forward pass would keep every decoded expert alive for a backward pass that never comes);
-    call ``model.requires_grad_(True)`` to fine-tune it.
+    call ``model.requires_grad_(True)`` to fine-tune it. ``mmap=True`` (CPU, packed experts)
+    leaves the MXFP4 expert tensors in the checkpoint files, memory-mapped
+    (``gptoss_edu.io.mapped``): the process's own memory then holds only the other ~3.7 GB of
+    the 20b (attention, embedding, unembedding in bf16).
     """
     from tqdm.auto import tqdm
 
     from gptoss_edu.model.transformer import Transformer
 
     ckpt = open_checkpoint(path, layout)
+    if mmap and (torch.device(device).type != "cpu" or experts != "packed"):
+        raise ValueError(f"mmap=True maps packed experts into CPU memory; got device={device!r}, experts={experts!r}")
     model = Transformer(ckpt.config, device="meta", dtype=dtype, experts=experts)
     _allocate(model, device, ckpt)
     state = model.state_dict()
     with torch.no_grad():
         for name, target in tqdm(state.items(), desc=f"loading {ckpt.folder.name}", unit="tensor",
                                  disable=not progress):
+            if mmap and (mapped := mapped_tensor(ckpt, name)) is not None and mapped.shape == target.shape:
+                if check_values:
+                    check_tensor_values(ckpt, name, mapped)
+                assign_tensor(model, name, mapped)
+                continue
             value = _checkpoint_tensor(ckpt, name, target, check_values)
             if value.shape != target.shape:
                 raise CheckpointError(f"{ckpt.folder}: tensor {name!r} has shape {list(value.shape)}, "
