@@ -22,6 +22,10 @@ from gptoss_edu.reasoning.tasks import EFFORTS, problems, teacher_conversation
 VOCAB_SAMPLE = 300  # problems per effort level (and for the tool variant) scanned for token ids
 
 
+class OutOfVocabulary(KeyError):
+    """A text uses an o200k id that the compact vocabulary (and so the student) does not have."""
+
+
 class CompactVocab:
     """A one-to-one map between the o200k ids in ``o200k_ids`` and compact ids ``0 .. len-1``."""
 
@@ -41,7 +45,7 @@ class CompactVocab:
         for position, token in enumerate(o200k_ids):
             if token not in self._compact:
                 text = f" ({encoding.decode([token])!r})" if encoding is not None else ""
-                raise KeyError(f"o200k id {token}{text} at position {position} is not in the compact vocabulary "
+                raise OutOfVocabulary(f"o200k id {token}{text} at position {position} is not in the compact vocabulary "
                                f"of {len(self)} ids: the text uses a token the task never does")
             out.append(self._compact[token])
         return out
