@@ -194,10 +194,14 @@ def stage_rl(args, encoding) -> dict:
 
 
 def stage_generous(args, encoding) -> dict:
-    """Stage 5: GRPO with the generous reward from the same SFT checkpoint (not written): reward hacking."""
+    """Stage 5: GRPO with the generous reward from the same SFT checkpoint (not written): reward hacking.
+
+    Evaluated on the first ``eval_before`` problems per effort level only (the machine is shared).
+    """
     record = record_header(args)
     vocab = student.load_vocab(args.out / student.VOCAB_FILE.name)
     _, evaluation, _ = held_out_split(args.eval_per_effort, args.eval_tool)
+    evaluation = [p for i, p in enumerate(evaluation) if i % args.eval_per_effort < args.eval_before]
     hacked, history, seconds, settings = run_rl(args, encoding, vocab, student.checkpoint_dir("sft", args.out),
                                                 grpo.GENEROUS, seed=1)
     snapshot = grpo.rounded_snapshot(hacked)

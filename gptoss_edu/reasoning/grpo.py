@@ -111,11 +111,11 @@ def kl_to_reference(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tens
 class GRPOSettings:
     """Hyper-parameters of ``rl_step`` / ``rl_train``."""
 
-    steps: int = 20
+    steps: int = 12
     prompts_per_step: int = 4
     group_size: int = 8
     temperature: float = 1.0
-    learning_rate: float = 2e-5
+    learning_rate: float = 5e-5
     clip_eps: float = 0.2
     kl_coef: float = 0.05
     updates_per_step: int = 2  # gradient steps on each batch of samples (the ratio leaves 1 after the first)
