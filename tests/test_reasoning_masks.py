@@ -82,3 +82,16 @@ def test_compact_vocabulary_round_trips_and_names_unknown_tokens():
         vocab.to_compact([ids[0]] + outside, OURS)
     with pytest.raises(IndexError, match="position 0"):
         vocab.to_o200k([len(vocab)])
+
+
+def test_trl_rows_are_the_training_rendering_and_the_reward_checks_them():
+    from gptoss_edu.reasoning.recipe import grpo_row, sft_row, verifiable_reward
+
+    problem = CASES[1]
+    row = sft_row(OURS, problem)
+    ids, mask = render_for_training(OURS, teacher_conversation(problem))
+    assert OURS.encode(row["prompt"] + row["completion"], allowed_special="all") == ids
+    assert THEIRS.encode(row["completion"], allowed_special="all") == [t for t, m in zip(ids, mask) if m]
+    assert grpo_row(OURS, problem) == {"prompt": row["prompt"], "answer": problem.answer}
+    wrong = row["completion"].replace(f">{problem.answer}<|return|>", f">{problem.answer + 1}<|return|>")
+    assert verifiable_reward(OURS, [row["completion"], wrong, "<|channel|>final"], [problem.answer] * 3) == [1.1, 0.1, 0.0]
