@@ -116,3 +116,12 @@ def test_policy_gradient_step_on_a_toy_policy_raises_reward():
     after = expected_reward()
     assert before == pytest.approx(1 / 6)
     assert after > 0.5, f"the right answer's probability went from {before:.3f} to {after:.3f}"
+
+
+def test_summary_counts_a_malformed_analysis_that_holds_special_token_text():
+    from gptoss_edu.harmony import HarmonyEncodingName, load_harmony_encoding
+    from gptoss_edu.reasoning.rollout import summarize
+
+    encoding = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
+    table = summarize([_rollout("2+3=5<|message|>", "9", well_formed=False), _rollout("2+3=5\n5+4=9", "9")], encoding)
+    assert table["all"]["n"] == 2 and table["all"]["accuracy"] == 0.5 and table["all"]["analysis_tokens"] > 0

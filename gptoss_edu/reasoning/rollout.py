@@ -79,12 +79,15 @@ def complete(model, encoding, vocab: CompactVocab, problem: Problem, temperature
 
 
 def summarize(rollouts: Sequence[Rollout], encoding) -> dict:
-    """Accuracy, well-formed rate and mean analysis length (o200k tokens) of ``rollouts``, per effort and overall."""
+    """Accuracy, well-formed rate and mean analysis length (o200k tokens) of ``rollouts``, per effort and overall.
+
+    A malformed sample's analysis may hold the text of a special token; it is counted as plain text.
+    """
     def stats(group: Sequence[Rollout]) -> dict:
         n = max(len(group), 1)
         return {"n": len(group), "accuracy": sum(r.correct for r in group) / n,
                 "well_formed": sum(r.well_formed for r in group) / n,
-                "analysis_tokens": sum(len(encoding.encode(r.analysis)) for r in group) / n}
+                "analysis_tokens": sum(len(encoding.encode(r.analysis, disallowed_special=())) for r in group) / n}
 
     table = {effort: stats([r for r in rollouts if r.problem.effort == effort]) for effort in EFFORTS}
     table["all"] = stats(rollouts)
