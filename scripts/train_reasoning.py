@@ -128,10 +128,10 @@ def student_reference(folder: Path):
 
 
 def hack_example(snapshot, encoding, vocab, seed: int) -> dict:
-    """The generous-reward policy's (rounded snapshot's) longest sampled answer among a few low-effort problems."""
+    """The sample with the most ``a+b=c`` lines among the generous-reward policy's answers to six problems."""
     settings = grpo.GRPOSettings(group_size=4)
-    rollouts = grpo.sample_groups(snapshot, encoding, vocab, problems(4, seed=200, effort="low"), settings, seed)
-    longest = max(rollouts, key=lambda r: len(r.completion))
+    rollouts = grpo.sample_groups(snapshot, encoding, vocab, problems(6, seed=200), settings, seed)
+    longest = max(rollouts, key=lambda r: (len(grpo.STEP_LINE.findall(r.analysis)), len(r.completion)))
     return {"question": longest.problem.question, "effort": longest.problem.effort, "answer": longest.problem.answer,
             "completion": encoding.decode(vocab.to_o200k(longest.completion)), "correct": longest.correct,
             "reward_generous": grpo.reward(longest, grpo.GENEROUS), "reward_strict": grpo.reward(longest)}

@@ -46,7 +46,7 @@ class RewardWeights:
     per_step: float = 0.0
 
 
-GENEROUS = RewardWeights(per_step=0.1)  # the "show your work" bonus that gets hacked
+GENEROUS = RewardWeights(per_step=0.5)  # the "show your work" bonus that gets hacked
 
 
 def reward(rollout: Rollout, weights: RewardWeights = RewardWeights()) -> float:
@@ -111,7 +111,7 @@ def kl_to_reference(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tens
 class GRPOSettings:
     """Hyper-parameters of ``rl_step`` / ``rl_train``."""
 
-    steps: int = 12
+    steps: int = 30
     prompts_per_step: int = 4
     group_size: int = 8
     temperature: float = 1.0
