@@ -11,5 +11,7 @@ Modules, in the order the notebook uses them:
 * ``rollout``: generate with the KV cache, parse the harmony, measure accuracy and length;
 * ``grpo``: RL with verifiable rewards, GRPO-style (group advantages, clipped PG, KL);
 * ``tools``: the calculator called through the agent loop of notebook 09;
-* ``student``: load the committed SFT and RL checkpoints and their training record.
+* ``student``: load the committed SFT and RL checkpoints and their training records;
+* ``recipe``: the harmony text and reward for TRL + PEFT on the real 20b (the production path);
+* ``figures``: the loss mask drawn over rendered tokens, curve smoothing.
 """

@@ -19,7 +19,7 @@ from gptoss_edu.reasoning.masks import special_id
 from gptoss_edu.reasoning.tasks import EFFORTS, Problem, is_correct, prompt_conversation
 from gptoss_edu.reasoning.vocab import CompactVocab
 
-MAX_NEW_TOKENS = 96  # the longest teacher answer (high effort, 6 terms) is 76 tokens
+MAX_NEW_TOKENS = 96  # the longest teacher completion (high effort, six 9s) is 80 tokens
 
 
 @dataclass(frozen=True)
