@@ -9,6 +9,8 @@ trains on are exactly those of ``render_conversation_for_training``:
 - ``sft_row``: ``{"prompt", "completion"}`` text, split where the assistant starts writing
   (TRL's prompt-completion format trains on the completion only, the same loss mask as
   ``masks.assistant_mask`` for a single-turn answer);
+- ``sft_tokens``: ``{"input_ids", "completion_mask"}``, the rendering and our mask as they
+  are, which ``SFTTrainer`` takes as a pre-tokenized dataset (no second tokenization);
 - ``grpo_row``: ``{"prompt", "answer"}`` for ``GRPOTrainer``;
 - ``verifiable_reward``: a reward function with TRL's calling convention
   (``completions``, plus dataset columns as keyword lists) that parses the harmony text
@@ -34,6 +36,12 @@ def sft_row(encoding, problem: Problem) -> dict[str, str]:
     if ids[:len(prompt)] != prompt:
         raise ValueError(f"the training rendering of {problem.question!r} does not start with its completion prompt")
     return {"prompt": encoding.decode(prompt), "completion": encoding.decode(ids[len(prompt):])}
+
+
+def sft_tokens(encoding, problem: Problem) -> dict[str, list[int]]:
+    """One SFT example pre-tokenized for TRL: the o200k_harmony ids and our loss mask as ``completion_mask``."""
+    ids, mask = render_for_training(encoding, teacher_conversation(problem))
+    return {"input_ids": ids, "completion_mask": [int(m) for m in mask]}
 
 
 def grpo_row(encoding, problem: Problem) -> dict[str, str | int]:
