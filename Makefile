@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@if [ "$(PY)" = "$(VENV)/bin/python" ] && [ ! -x "$(VENV)/bin/python" ]; then \
 		echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,train]"
 	@mkdir -p .cache && rm -f .cache/installed-* && touch $@
 
 install: $(STAMP)
