@@ -32,14 +32,14 @@ from pathlib import Path
 import torch
 
 from gptoss_edu.harmony import HarmonyEncodingName, load_harmony_encoding
-from gptoss_edu.model import Transformer
+from gptoss_edu.model.transformer import Transformer
 from gptoss_edu.reasoning import grpo, student
 from gptoss_edu.reasoning.rollout import evaluate
 from gptoss_edu.reasoning.sft import STUDENT_SETTINGS, make_example, sft_train, student_config
 from gptoss_edu.reasoning.tasks import EFFORTS, problems
 from gptoss_edu.reasoning.tools import tool_accuracy
 from gptoss_edu.reasoning.vocab import build_vocab
-from gptoss_edu.train import init_weights, packed_state_dict, quantized_experts, save_original
+from gptoss_edu.training.pretrain import init_weights, packed_state_dict, quantized_experts, save_original
 
 TRAIN_PROBLEMS, TRAIN_TOOL_PROBLEMS = 6000, 1500
 

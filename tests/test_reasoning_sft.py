@@ -5,9 +5,9 @@ import pytest
 import torch
 from model_helpers import single_thread  # noqa: F401  (autouse fixture)
 
-from gptoss_edu.generation import generate
 from gptoss_edu.harmony import HarmonyEncodingName, load_harmony_encoding
-from gptoss_edu.model import Transformer
+from gptoss_edu.model.generation import generate
+from gptoss_edu.model.transformer import Transformer
 from gptoss_edu.reasoning.rollout import parse_completion, prompt_ids
 from gptoss_edu.reasoning.sft import (
     collate,
@@ -21,7 +21,7 @@ from gptoss_edu.reasoning.sft import (
 )
 from gptoss_edu.reasoning.tasks import problems
 from gptoss_edu.reasoning.vocab import build_vocab
-from gptoss_edu.train import TrainSettings, init_weights
+from gptoss_edu.training.pretrain import TrainSettings, init_weights
 
 ENCODING = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
 VOCAB = build_vocab(ENCODING)

@@ -7,13 +7,13 @@ from model_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 from gptoss_edu.agent import AgentLoop, RecordedCompletions
 from gptoss_edu.harmony import HarmonyEncodingName, Role, load_harmony_encoding
-from gptoss_edu.model import Transformer
+from gptoss_edu.model.transformer import Transformer
 from gptoss_edu.reasoning.masks import render_for_training, special_id
 from gptoss_edu.reasoning.sft import student_config
 from gptoss_edu.reasoning.tasks import calculate, problems, prompt_conversation, teacher_conversation
 from gptoss_edu.reasoning.tools import calculator_tools, tool_use
 from gptoss_edu.reasoning.vocab import build_vocab
-from gptoss_edu.train import init_weights
+from gptoss_edu.training.pretrain import init_weights
 
 ENCODING = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
 

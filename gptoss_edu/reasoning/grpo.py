@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 import torch
 
-from gptoss_edu.moe import grouped_experts
+from gptoss_edu.model.moe import grouped_experts
 from gptoss_edu.reasoning.rollout import Rollout, complete, summarize
 from gptoss_edu.reasoning.sft import trainable_rope
 from gptoss_edu.reasoning.tasks import Problem
-from gptoss_edu.train import EXPERT_WEIGHTS, fake_quantize
+from gptoss_edu.training.pretrain import EXPERT_WEIGHTS, fake_quantize
 
 STEP_LINE = re.compile(r"^[0-9]+\+[0-9]+=[0-9]+$", re.MULTILINE)
 

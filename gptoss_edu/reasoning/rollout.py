@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gptoss_edu.generation import generate
 from gptoss_edu.harmony import HarmonyError, Message, Role
+from gptoss_edu.model.generation import generate
 from gptoss_edu.reasoning.masks import special_id
 from gptoss_edu.reasoning.tasks import EFFORTS, Problem, is_correct, prompt_conversation
 from gptoss_edu.reasoning.vocab import CompactVocab

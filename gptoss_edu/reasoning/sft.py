@@ -8,7 +8,7 @@ model learns to *write* the analysis, the tool call and the final answer, never 
 predict the system prompt or the user's question.
 
 The optimiser, schedule, load-balancing loss and MXFP4 quantization-aware training are
-those of ``gptoss_edu.train`` (``TrainSettings``; its ``seq_len`` is unused here: a window
+those of ``gptoss_edu.training.pretrain`` (``TrainSettings``; its ``seq_len`` is unused here: a window
 is one whole conversation).
 """
 from __future__ import annotations
@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from gptoss_edu.config import ModelConfig
-from gptoss_edu.moe import grouped_experts
+from gptoss_edu.model.moe import grouped_experts
 from gptoss_edu.reasoning.masks import render_for_training
 from gptoss_edu.reasoning.tasks import Problem, teacher_conversation
 from gptoss_edu.reasoning.vocab import CompactVocab
-from gptoss_edu.train import (
+from gptoss_edu.training.pretrain import (
     TrainSettings,
     learning_rate,
     load_balancing_loss,
@@ -44,7 +44,7 @@ def student_config(vocab_size: int) -> ModelConfig:
     The sliding window is 128 so that even-indexed layers still see the question from the end
     of a long high-effort trace.
     """
-    from gptoss_edu.nano import NANO_CONFIG
+    from gptoss_edu.training.nano import NANO_CONFIG
 
     return NANO_CONFIG.replace(vocab_size=vocab_size, sliding_window=128, name="gpt-oss-nano-reasoner")
 
@@ -115,7 +115,7 @@ def trainable_rope(model, length: int = 512) -> None:
     sampling (as RL does) therefore needs tables computed outside inference mode: this
     replaces the shared ``RotaryEmbedding`` by a fresh one with such tables.
     """
-    from gptoss_edu.rope import RotaryEmbedding
+    from gptoss_edu.model.rope import RotaryEmbedding
 
     cos, _ = model.block[0].attn.rope.cos_sin(length, model.device)
     if not torch.is_inference(cos):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from gptoss_edu.agent import AgentLoop, AgentResult, FunctionTools, LoopEvent
-from gptoss_edu.generation import generate
+from gptoss_edu.model.generation import generate
 from gptoss_edu.reasoning.tasks import TOOL_RECIPIENT, Problem, calculate, is_correct, prompt_conversation
 from gptoss_edu.reasoning.vocab import CompactVocab, OutOfVocabulary
 
