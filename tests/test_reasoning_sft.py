@@ -17,7 +17,6 @@ from gptoss_edu.reasoning.sft import (
     sft_loss,
     sft_train,
     student_config,
-    trainable_rope,
 )
 from gptoss_edu.reasoning.tasks import problems
 from gptoss_edu.reasoning.vocab import build_vocab
@@ -79,7 +78,6 @@ def test_training_after_generation_works():
     model = tiny_model()
     model.eval()
     list(generate(model, [0, 1, 2], 3))
-    trainable_rope(model)
     model.train()
     loss, _ = sft_loss(model, collate([make_example(ENCODING, VOCAB, problems(1, seed=4)[0])]), 0.01)
     loss.backward()

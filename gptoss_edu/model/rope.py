@@ -107,13 +107,16 @@ class RotaryEmbedding(torch.nn.Module):
 
     def _compute(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
-        concentration, inv_freq = yarn_concentration_and_inv_freq(
-            c.head_dim, c.rope_theta, c.rope_scaling_factor, c.initial_context_length,
-            c.rope_ntk_alpha, c.rope_ntk_beta, device=device,
-        )
-        positions = torch.arange(length, dtype=torch.float32, device=device)
-        angles = torch.outer(positions, inv_freq)  # (length, head_dim/2)
-        return angles.cos() * concentration, angles.sin() * concentration
+        # Outside inference mode even when generating: the cached tables must also serve a later
+        # training step (sample, then learn, as RL does), and autograd refuses inference tensors.
+        with torch.inference_mode(False):
+            concentration, inv_freq = yarn_concentration_and_inv_freq(
+                c.head_dim, c.rope_theta, c.rope_scaling_factor, c.initial_context_length,
+                c.rope_ntk_alpha, c.rope_ntk_beta, device=device,
+            )
+            positions = torch.arange(length, dtype=torch.float32, device=device)
+            angles = torch.outer(positions, inv_freq)  # (length, head_dim/2)
+            return angles.cos() * concentration, angles.sin() * concentration
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate ``q``/``k`` of shape ``(..., T, heads, head_dim)`` for positions ``start .. start+T-1``."""

@@ -30,7 +30,6 @@ import torch
 
 from gptoss_edu.model.moe import grouped_experts
 from gptoss_edu.reasoning.rollout import Rollout, complete, summarize
-from gptoss_edu.reasoning.sft import trainable_rope
 from gptoss_edu.reasoning.tasks import Problem
 from gptoss_edu.training.pretrain import EXPERT_WEIGHTS, fake_quantize
 
@@ -155,7 +154,6 @@ def rl_step(policy, reference, optimizer, encoding, vocab, problems: Sequence[Pr
     with torch.no_grad():
         old_logp, mask = completion_logprobs(policy, rollouts)
         ref_logp, _ = completion_logprobs(reference, rollouts)
-    trainable_rope(policy)
     policy.train()
     for _ in range(s.updates_per_step):
         logp, _ = completion_logprobs(policy, rollouts)

@@ -107,26 +107,6 @@ def heldout_loss(model, examples: Sequence[Example], batch_size: int = 32) -> fl
     return total / count
 
 
-def trainable_rope(model, length: int = 512) -> None:
-    """Give ``model`` RoPE tables that autograd can use, if generation made them first.
-
-    ``gptoss_edu.generate`` runs under ``torch.inference_mode``; RoPE tables first computed
-    there are inference tensors, which a later backward pass refuses to save. Training after
-    sampling (as RL does) therefore needs tables computed outside inference mode: this
-    replaces the shared ``RotaryEmbedding`` by a fresh one with such tables.
-    """
-    from gptoss_edu.model.rope import RotaryEmbedding
-
-    cos, _ = model.block[0].attn.rope.cos_sin(length, model.device)
-    if not torch.is_inference(cos):
-        return
-    rope = RotaryEmbedding(model.config)
-    with torch.no_grad():
-        rope.cos_sin(length, model.device)
-    for block in model.block:
-        block.attn.rope = rope
-
-
 def sft_train(model, examples: Sequence[Example], settings: TrainSettings = STUDENT_SETTINGS,
               heldout: Sequence[Example] = (), log: Callable[[dict], None] | None = None) -> list[dict]:
     """Fine-tune ``model`` (``experts="dequantized"``) on random batches of ``examples``; one record per step.
@@ -142,7 +122,6 @@ def sft_train(model, examples: Sequence[Example], settings: TrainSettings = STUD
     qat_start = round(s.steps * (1 - s.qat_fraction))
     history: list[dict] = []
     start = time.perf_counter()
-    trainable_rope(model)
     model.train()
     for step in range(s.steps):
         if step == qat_start:
