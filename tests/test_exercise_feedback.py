@@ -25,6 +25,8 @@ from gptoss_edu.exercises import (
     router,
     welcome,
 )
+from gptoss_edu.exercises import parallel as parallel_exercises
+from gptoss_edu.exercises import reasoning as reasoning_exercises
 from gptoss_edu.exercises import routing as routing_exercises
 from gptoss_edu.exercises import tokenizer as tokenizer_exercises
 from gptoss_edu.model import moe
@@ -187,6 +189,14 @@ def tool_message_no_channel(call, text):
     return Message.from_author_and_content(Author.new(Role.TOOL, call.recipient), text).with_recipient("assistant")
 
 
+def rank_loads_round_robin(expert_indices, num_experts, world_size):
+    return torch.bincount(expert_indices.flatten() % world_size, minlength=world_size)
+
+
+def advantages_over_the_batch(rewards):
+    return (rewards - rewards.mean()) / (rewards.std(unbiased=False) + 1e-6)
+
+
 CASES: list[tuple[str, Any, Any, str]] = [
     ("welcome", welcome.check_attention_parameters, attention_params_no_sinks, "sinks"),
     ("count_pairs", tokenizer_exercises.check_count_pairs, count_pairs_seen, "every count is 1"),
@@ -210,6 +220,8 @@ CASES: list[tuple[str, Any, Any, str]] = [
     ("annotation", agent.check_annotation_schema, annotation_schema_ignores_none, "accept null"),
     ("citations", agent.check_parse_citations, parse_citations_end_zero, "its end is its start"),
     ("tool_message", agent.check_tool_message, tool_message_no_channel, "call's channel"),
+    ("rank_loads", parallel_exercises.check_rank_loads, rank_loads_round_robin, "round-robin"),
+    ("advantages", reasoning_exercises.check_group_advantages, advantages_over_the_batch, "ITS group"),
 ]
 
 
