@@ -141,7 +141,7 @@ def test_budget_weights_are_the_loaded_model_bytes():
     assert memory_budget(CONFIG)["weights"] == pytest.approx(held, rel=1e-9)
 
 
-def test_merge_partials_checker_accepts_the_library_and_rejects_a_plain_sum():
+def test_merge_partials_checker_accepts_the_library_and_rejects_a_plain_sum(library_answers_allowed):
     from gptoss_edu.exercises import ExerciseError
     from gptoss_edu.exercises.gpu import check_merge_partials
     from gptoss_edu.model.flash import merge_partials
