@@ -56,3 +56,19 @@ def library_answers_allowed(monkeypatch):
     import gptoss_edu.exercises as exercises
 
     monkeypatch.setattr(exercises, "_call", lambda candidate, args, forbidden: candidate(*args))
+
+
+@pytest.fixture(scope="session")
+def ours():
+    """Our o200k_harmony tokenizer, shared by the tokenizer tests."""
+    from gptoss_edu.tokenizer import o200k_harmony
+
+    return o200k_harmony()
+
+
+@pytest.fixture(scope="session")
+def theirs():
+    """tiktoken's o200k_harmony, the reference the tokenizer tests compare with."""
+    import tiktoken
+
+    return tiktoken.get_encoding("o200k_harmony")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,16 +58,6 @@ HARD_TEXTS = [
     # control characters and odd code points
     "\x00\x01\x1f\x7f \ufeffBOM \ufffd \U000e0041 \U0010fffd",
 ]
-
-@pytest.fixture(scope="module")
-def ours():
-    return o200k_harmony()
-
-
-@pytest.fixture(scope="module")
-def theirs():
-    return tiktoken.get_encoding("o200k_harmony")
-
 
 def _source_files() -> list[str]:
     package = pathlib.Path(gptoss_edu.__file__).parent

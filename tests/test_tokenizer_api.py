@@ -11,21 +11,11 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gptoss_edu.tokenizer import InvalidTokenError, Tokenizer, o200k_harmony
+from gptoss_edu.tokenizer import InvalidTokenError, Tokenizer
 
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Private names that code written for tiktoken reads (transformers, openai-harmony's Python side, tiktoken's tests).
 PRIVATE_NAMES = ["_mergeable_ranks", "_special_tokens", "_pat_str", "_encode_single_piece", "_encode_bytes"]
-
-
-@pytest.fixture(scope="module")
-def ours():
-    return o200k_harmony()
-
-
-@pytest.fixture(scope="module")
-def theirs():
-    return tiktoken.get_encoding("o200k_harmony")
 
 
 def public_names() -> list[str]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import random
 
-import pytest
 import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gptoss_edu.tokenizer import o200k_harmony
 from gptoss_edu.tokenizer.bpe import _merge_long, _merge_short
 
 _RANGES = {
@@ -52,16 +50,6 @@ def _random_piece(rng: random.Random) -> str:
 def random_text(rng: random.Random, max_pieces: int = 12) -> str:
     """A short string drawn from the pools above."""
     return "".join(_random_piece(rng) for _ in range(rng.randint(0, max_pieces)))
-
-
-@pytest.fixture(scope="module")
-def ours():
-    return o200k_harmony()
-
-
-@pytest.fixture(scope="module")
-def theirs():
-    return tiktoken.get_encoding("o200k_harmony")
 
 
 FUZZ_STRINGS = 20_000

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from gptoss_edu.tokenizer import o200k_harmony
 from gptoss_edu.tokenizer.charclass import BASE_CLASSES, class_ranges
 from gptoss_edu.tokenizer.unicode_classes import REGEX_SYNTAX_VERSION, UNICODE_VERSION
 
@@ -42,16 +41,6 @@ CONTEXTS = {
 # space (U+180E), case folding (U+017F LONG S, U+212A KELVIN SIGN), next-line, zero-width space.
 DISPUTED = [0x0558, 0x058B, 0x05C8, 0x088F, 0x11DE0, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0x180E, 0x017F, 0x212A,
             0x200B, 0x2028, 0x3000, 0x1E030, 0x10D4E, 0x1CC00, 0x16D40, 0x1F8B2, 0x31350, 0x2EBF0]
-
-
-@pytest.fixture(scope="module")
-def ours():
-    return o200k_harmony()
-
-
-@pytest.fixture(scope="module")
-def theirs():
-    return tiktoken.get_encoding("o200k_harmony")
 
 
 def _sample(template: str, code: int) -> str:
