@@ -146,5 +146,5 @@ def load_model(path: str | os.PathLike, mode: str = "tensor", device: str | torc
     model.eval().requires_grad_(False)
     model.report = ShardReport(comm.rank, comm.world_size, mode, model.resident_bytes(), *expected_share(plan, dtype))
     if verbose:
-        print(model.report, flush=True)
+        print(f"{model.report}\n", end="", flush=True)  # one write, so the ranks' lines never interleave
     return model
