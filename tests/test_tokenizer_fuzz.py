@@ -3,12 +3,13 @@ apostrophes encode to tiktoken's ids; the BPE's two merge loops agree with each 
 from __future__ import annotations
 
 import random
+import string
 
 import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gptoss_edu.tokenizer.bpe import _merge_long, _merge_short
+from gptoss_edu.tokenizer.bpe import _merge_long, _merge_pieces, _merge_short, joinable_pairs
 
 _RANGES = {
     "ascii letters": [(0x41, 0x5A), (0x61, 0x7A)],
@@ -76,6 +77,37 @@ def test_long_runs_match_tiktoken(ours, theirs):
     for _ in range(60):
         text = random_text(rng, 3) * rng.choice([10, 100, 700])
         assert ours.encode_ordinary(text) == theirs.encode_ordinary(text), text[:40]
+
+
+def test_long_punctuation_and_letter_chunks_match_tiktoken(ours, theirs):
+    # One giant chunk each: cut where no token holds the byte pair, the pieces merged apart.
+    rng = random.Random(4)
+    for alphabet in (string.punctuation, string.ascii_lowercase, string.punctuation + "\u00e9\u4e2d", "ab!?"):
+        for length in (65, 300, 5000):
+            text = "".join(rng.choices(alphabet, k=length))
+            assert ours.encode_ordinary(text) == theirs.encode_ordinary(text), text[:40]
+            assert ours._encode_single_piece(text) == theirs._encode_single_piece(text.encode()), text[:40]
+
+
+def test_cutting_at_unjoinable_pairs_changes_no_merge():
+    """Random sparse vocabularies (many byte pairs in no token) in random rank order, against tiktoken."""
+    rng = random.Random(12)
+    for _ in range(20):
+        pieces = {bytes([byte]) for byte in range(256)}
+        for _ in range(rng.choice([20, 60, 200])):
+            text = "".join(rng.choices("abcdef", k=10)).encode()
+            start = rng.randrange(9)
+            pieces.add(text[start : start + rng.randint(2, 5)])
+        order = list(pieces)
+        rng.shuffle(order)
+        ranks = {piece: rank for rank, piece in enumerate(order)}
+        joinable = joinable_pairs(ranks)
+        reference = tiktoken.Encoding("sparse", pat_str=r"\S+", mergeable_ranks=ranks, special_tokens={})
+        for _ in range(20):
+            piece = "".join(rng.choices("abcdef", k=rng.choice([70, 300, 2000]))).encode()
+            expected = _merge_long(piece, ranks)
+            assert _merge_pieces(piece, ranks, joinable) == expected, piece
+            assert reference._encode_single_piece(piece) == ([ranks[piece]] if piece in ranks else expected), piece
 
 
 def test_short_and_long_merge_loops_agree(ours):
