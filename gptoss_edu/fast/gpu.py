@@ -43,6 +43,8 @@ def prefill_bytes(config: ModelConfig, tokens: int, batch: int = 1, logits: str 
     residual stream. Plus the logits: of every position with ``logits="all"``, of the last
     one with ``logits="last"``. The flash-attention kernels hold no ``T x S`` score matrix.
     """
+    if logits not in ("all", "last"):
+        raise ValueError(f"logits={logits!r}; choose 'all' (every position) or 'last'")
     c = config
     rows = batch * tokens
     per_token = (

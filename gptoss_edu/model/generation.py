@@ -2,13 +2,15 @@
 
 The prompt goes through the model first (``prefill``), filling the cache; each new token then
 costs one forward pass over that single token. A long prompt is prefilled in chunks of
-``PREFILL_CHUNK`` tokens, each chunk one forward pass that continues the cache, keeping only
+``PREFILL_CHUNK`` tokens, each chunk one forward pass that continues the cache and keeps only
 the last position's logits: the transient buffers then scale with the chunk, not the prompt,
 and the result is that of one whole pass (the same keys, values and masks, computed in
-pieces). Sampling: greedy (argmax) at
-``temperature=0``; otherwise softmax of ``logits / temperature``, optionally restricted to
-the smallest set of most likely tokens whose probability reaches ``top_p`` (nucleus
-sampling), drawn with a ``torch.Generator`` seeded by ``seed`` for reproducibility.
+pieces; equal to float rounding).
+
+Sampling: greedy (argmax) at ``temperature=0``; otherwise softmax of ``logits / temperature``,
+optionally restricted to the smallest set of most likely tokens whose probability reaches
+``top_p`` (nucleus sampling), drawn with a ``torch.Generator`` seeded by ``seed`` for
+reproducibility.
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def prefill(model, ids: torch.Tensor, cache: KVCache, chunk: int | None = PREFIL
 
     Returns ``(vocab,)`` for ``(T,)`` ids, ``(B, vocab)`` for a batch: the logits of the last
     position, as ``model(ids, cache=cache)[..., -1, :]`` would give, and the cache ends holding
-    the same keys and values. Each chunk attends to the cache filled by the chunks before it,
+    the same keys and values (to float rounding). Each chunk attends to the cache filled by the chunks before it,
     so only a chunk's activations are alive at a time. ``chunk=None`` takes the whole prompt
     in one pass.
     """
