@@ -1,10 +1,9 @@
 """The context-length memory table, its doc, and the loader's free-memory check (on the CPU: free memory injected)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import ROOT
 
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY
 from gptoss_edu.fast import gpu
@@ -25,7 +24,7 @@ from gptoss_edu.model.kvcache import KVCache
 from gptoss_edu.model.rope import RotaryEmbedding
 from weights_tools.synthetic import write_checkpoint
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "gpu_memory.md"
+DOC = ROOT / "docs" / "gpu_memory.md"
 
 
 def test_doc_is_the_generated_table():
