@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--developer-message", default="", help="instructions for the developer message")
     parser.add_argument("--mmap", action="store_true", help="CPU: leave the packed experts memory-mapped in the files")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed")
+    parser.add_argument("--context", type=int, default=None,
+                        help="CUDA: tokens of context the GPU must have room for (default 8192; load_model checks)")
     parser.add_argument("--parallel", choices=("tensor", "expert"), default=None,
                         help="under torchrun: split the model over the ranks (gptoss_edu.parallel); rank 0 reads and prints")
     return parser
@@ -66,7 +68,7 @@ def load_chat_model(args: argparse.Namespace):
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
-    return load_model(args.checkpoint, device=args.device, dtype=torch.bfloat16, mmap=args.mmap)
+    return load_model(args.checkpoint, device=args.device, dtype=torch.bfloat16, mmap=args.mmap, context=args.context)
 
 
 def load_parallel_chat_model(args: argparse.Namespace):

@@ -7,7 +7,8 @@
   built on first use with the system's compiler (plain torch where there is none);
 - ``gpu_decode``: static buffers for a decode step, captured once as a CUDA graph and replayed;
   the step is the model's own forward pass, its positions held by the ``KVCache`` on the device;
-- ``gpu``: ``memory_budget``, what a GPU must hold for a model, a context and a prefill.
+- ``gpu``: ``memory_budget``, what a GPU must hold for a model, a context and a prefill; the
+  context-length table of ``docs/gpu_memory.md``; the free-memory check ``load_model`` makes on CUDA.
 
 The kernels themselves live in ``gptoss_edu.kernels`` (the repository's ``kernels/`` folder);
 their plain-torch references in ``gptoss_edu.model``. Importing this package imports no Triton.

@@ -359,7 +359,8 @@ def _allocate(model, device: str | torch.device, ckpt: Checkpoint) -> None:
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32, experts: str = "packed", progress: bool = True,
-               layout: str = "auto", kernels: bool = True, check_values: bool = True, mmap: bool = False):
+               layout: str = "auto", kernels: bool = True, check_values: bool = True, mmap: bool = False,
+               context: int | None = None):
     """Build a ``Transformer`` from the checkpoint at ``path`` (either layout, or a bundle name).
 
     The model is built on the meta device, materialised empty on ``device``, and filled tensor
@@ -375,7 +376,11 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     call ``model.requires_grad_(True)`` to fine-tune it. ``mmap=True`` (CPU, packed experts)
     leaves the MXFP4 expert tensors in the checkpoint files, memory-mapped
     (``gptoss_edu.io.mapped``): the process's own memory then holds only the other ~3.7 GB of
-    the 20b (attention, embedding, unembedding in bf16).
+    the 20b (attention, embedding, unembedding in bf16). On CUDA the model, a KV cache for
+    ``context`` tokens (default ``gptoss_edu.fast.gpu.DEFAULT_CONTEXT``, 8,192) and the buffers of
+    a chunked prefill must fit in the GPU's free memory, checked before anything is allocated
+    there (``gptoss_edu.fast.gpu.check_gpu_memory``); a ``GpuMemoryError`` names what is needed and
+    the longest context that fits.
     """
     from tqdm.auto import tqdm
 
@@ -385,6 +390,12 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     if mmap and (torch.device(device).type != "cpu" or experts != "packed"):
         raise ValueError(f"mmap=True maps packed experts into CPU memory; got device={device!r}, experts={experts!r}")
     model = Transformer(ckpt.config, device="meta", dtype=dtype, experts=experts)
+    if torch.device(device).type == "cuda":
+        from gptoss_edu.fast.gpu import DEFAULT_CONTEXT, check_gpu_memory
+
+        held = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        check_gpu_memory(ckpt.config, device, DEFAULT_CONTEXT if context is None else context, weights=held,
+                         value_bytes=dtype.itemsize)
     _allocate(model, device, ckpt)
     state = model.state_dict()
     with torch.no_grad():

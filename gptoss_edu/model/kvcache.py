@@ -15,6 +15,13 @@ Each slot remembers the position it holds (``-1`` when empty); attention builds 
 from these positions, so the ring's rotation needs no reordering. Every tensor has a batch
 dimension ``B``; all rows share the same positions.
 
+Batches: one position per slot for all rows is a limit, not an oversight. A batch is ``B``
+sequences of the *same* length, advancing together (each row then equals that sequence run
+alone: ``tests/test_prefill.py``). Ragged or left-padded batches would need a position per
+row and per slot, and masks per row in every attention core (the Triton kernels take one
+``(T,)`` position vector); they are not supported: run such sequences one at a time
+(``gptoss_edu.generate`` takes one sequence and refuses a multi-row prompt).
+
 The cache owns the positions. ``len(cache)`` counts the tokens held (host side) and
 ``cache.offset`` holds the same number as a ``(1,)`` tensor on the cache's device, from which
 ``positions(T)`` builds the new tokens' positions without asking the host: that is what lets

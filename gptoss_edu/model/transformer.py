@@ -37,6 +37,7 @@ this one forward pass also serves a decode step captured as a CUDA graph
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 
@@ -47,6 +48,8 @@ from gptoss_edu.model.kvcache import KVCache
 from gptoss_edu.model.moe import ExpertsMode, MLPBlock
 from gptoss_edu.model.norm import RMSNorm
 from gptoss_edu.model.rope import RotaryEmbedding
+
+Logits = Literal["all", "last"]  # which positions a forward pass unembeds
 
 
 class TransformerBlock(torch.nn.Module):
@@ -68,7 +71,9 @@ class Transformer(torch.nn.Module):
     """gpt-oss. ``model(ids)``: ids ``(T,)`` -> logits ``(T, vocab)``; ``(B, T)`` -> ``(B, T, vocab)``.
 
     ``model(ids, cache=cache)`` continues a sequence held in a ``KVCache`` (see
-    ``new_cache``): the new tokens take positions ``len(cache) ..``.
+    ``new_cache``): the new tokens take positions ``len(cache) ..``. ``logits="last"`` gives
+    only the last position's logits (what generation needs); ``gptoss_edu.model.generation.prefill``
+    takes a long prompt through the cache in chunks.
     """
 
     def __init__(self, config: ModelConfig, device: torch.device | str | None = None,
@@ -103,9 +108,17 @@ class Transformer(torch.nn.Module):
         return KVCache(self.config, batch_size=batch_size, capacity=capacity, device=self.device, dtype=self.dtype,
                        fixed_shapes=fixed_shapes)
 
-    def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, logits: Logits = "all") -> torch.Tensor:
+        """Logits of ``ids (T,)`` -> ``(T, vocab)`` or ``(B, T)`` -> ``(B, T, vocab)``; see the class docstring.
+
+        ``logits="last"`` unembeds only the last position: ``(1, vocab)`` or ``(B, 1, vocab)``,
+        the ``[..., -1:, :]`` of the full result (to float rounding: a product of one row may
+        round unlike one of many) without its ``T x vocab`` buffer (0.4 MB per token in bf16).
+        """
         if ids.dim() not in (1, 2):
             raise ValueError(f"token ids must be (T,) or (B, T), got shape {tuple(ids.shape)}")
+        if logits not in ("all", "last"):
+            raise ValueError(f"logits={logits!r}; choose 'all' (every position) or 'last'")
         batched = ids.dim() == 2
         ids = ids if batched else ids[None]  # (B, T)
         start = len(cache) if cache is not None else 0
@@ -120,8 +133,10 @@ class Transformer(torch.nn.Module):
             x = block(x, start, cache)
         if cache is not None:
             cache.advance(ids.shape[1])
-        logits = self.unembedding(self.norm(x))  # (B, T, vocab)
-        return logits if batched else logits[0]
+        if logits == "last":
+            x = x[:, -1:]  # (B, 1, H)
+        out = self.unembedding(self.norm(x))  # (B, T or 1, vocab)
+        return out if batched else out[0]
 
     def set_attention_core(self, core: Callable[..., torch.Tensor]) -> None:
         """Use ``core`` (same signature as ``attention_with_sinks``) in every layer."""
