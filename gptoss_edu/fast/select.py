@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 import torch
 
 from gptoss_edu.model.attention import attention_with_sinks, rope_and_store
-from gptoss_edu.model.moe import grouped_experts
+from gptoss_edu.model.moe import grouped_experts, norm_and_route
+from gptoss_edu.model.norm import norm_linear
 
-TORCH_CORES = {"attention": attention_with_sinks, "experts": grouped_experts, "rope_store": rope_and_store}
+TORCH_CORES = {"attention": attention_with_sinks, "experts": grouped_experts, "rope_store": rope_and_store,
+               "norm_linear": norm_linear, "router": norm_and_route}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Acceleration:
 
     def __str__(self) -> str:
         lines = [f"cores on {self.device}:"]
-        lines += [f"  {c.core:<11}{c.implementation}  ({c.why})" for c in self.choices.values()]
+        lines += [f"  {c.core:<12}{c.implementation}  ({c.why})" for c in self.choices.values()]
         lines += [f"  fallback: {reason}" for reason in self.fallbacks]
         return "\n".join(lines)
 
@@ -63,7 +65,8 @@ def _name(function: Callable) -> str:
 
 # where each core lives in a layer; the model sets one on every layer with ``set_<core>_core``
 CORE_ATTRIBUTES = {"attention": ("attn", "attention_core"), "experts": ("mlp", "experts_core"),
-                   "rope_store": ("attn", "rope_store_core")}
+                   "rope_store": ("attn", "rope_store_core"), "norm_linear": ("attn", "norm_linear_core"),
+                   "router": ("mlp", "router_core")}
 
 
 def set_cores(model, report: Acceleration, why: str, **cores: Callable) -> None:
