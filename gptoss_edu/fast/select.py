@@ -8,7 +8,8 @@ faster one could not be used, why.
 
 One chooser per device type (``CHOOSERS``):
 - ``cuda``: the Triton kernels of ``gptoss_edu.kernels`` (flash attention with sinks, split-key
-  decode, the MoE matmul reading MXFP4, the fused decode RoPE-and-cache write), after a smoke
+  decode, the MoE matmul reading MXFP4, the fused decode RoPE-and-cache write, the pre-norms
+  fused into the qkv projection and into the router's matmul, top-k and softmax), after a smoke
   test that compiles and runs the smallest kernel;
 - ``cpu``: the library's plain-torch cores (or, for study and tests, the Triton kernels under
   the interpreter when ``interpreter=True``);
@@ -162,6 +163,13 @@ def _triton_attention_core() -> Callable[..., torch.Tensor]:
     return attention
 
 
+def _triton_norm_cores() -> dict[str, Callable]:
+    """The pre-norms fused into what follows them: ``qkv`` (``norm_linear``) and the router (``router``)."""
+    from gptoss_edu.kernels.norm_linear import norm_and_route, norm_linear
+
+    return {"norm_linear": norm_linear, "router": norm_and_route}
+
+
 def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
     """Put the Triton cores into ``model`` if they run on its device; otherwise record why not."""
     problem = kernel_problem(model.device, interpreter)
@@ -170,7 +178,8 @@ def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
         return False
     why = "Triton interpreter (exact, slow)" if model.device.type != "cuda" else "compiled Triton kernel"
     set_cores(model, report, why, attention=_triton_attention_core(), experts=triton_experts_core,
-              rope_store=triton_rope_store_core)
+              rope_store=triton_rope_store_core,
+              **_triton_norm_cores())
     report.triton = True
     return True
 
