@@ -19,6 +19,7 @@ from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B
 from gptoss_edu.fast import accelerate
 from gptoss_edu.fast.select import use_torch
 from gptoss_edu.model.random_weights import random_state_dict
+from gptoss_edu.model.routing import capture_routing
 from gptoss_edu.model.transformer import Transformer
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -119,7 +120,7 @@ def test_bad_operands_name_the_culprit():
         norm_and_route(x, scale, 1e-5, weight, bias, 33)
 
 
-def test_tiny_model_with_the_fused_cores_gives_the_torch_logits():
+def test_tiny_model_with_the_fused_cores_gives_the_torch_logits_and_routing_can_be_observed():
     config = GPT_OSS_20B.replace(num_hidden_layers=2, hidden_size=96, intermediate_size=32, num_experts=8,
                                  head_dim=16, num_attention_heads=4, num_key_value_heads=2, sliding_window=4,
                                  vocab_size=128, name="fused-cores-test")
@@ -134,6 +135,10 @@ def test_tiny_model_with_the_fused_cores_gives_the_torch_logits():
             assert report.choices["router"].implementation == "gptoss_edu.kernels.norm_linear.norm_and_route"
             assert report.choices["norm_linear"].implementation == "gptoss_edu.kernels.norm_linear.norm_linear"
             got = model(ids)
+            with capture_routing(model) as routing:  # the observer needs the logits: the torch steps route
+                observed = model(ids)
         finally:
             use_torch(model)
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(observed, want, atol=1e-4, rtol=1e-4)
+    assert routing.router_logits.shape == (2, 12, 8) and routing.experts.shape == (2, 12, 4)
