@@ -32,8 +32,9 @@ from gptoss_edu.model.norm import norm_linear as norm_linear_reference
 from ._triton import INTERPRETED, check_device, dot_dtype_for, tl, triton
 
 # The chunk of the hidden dimension each pass reads, and the outputs per ``norm_linear`` program.
-# The interpreter pays per program and per loop step, not per element: it gets large tiles.
-BLOCK_K, BLOCK_N = (256, 512) if INTERPRETED else (64, 64)
+# On a GPU these tiles compile for sm_90 without spilling (scripts/norm_kernels_sass.py checks);
+# the interpreter pays per program and per loop step, not per element: it gets large tiles.
+BLOCK_K, BLOCK_N = (256, 512) if INTERPRETED else (32, 64)
 
 
 @triton.jit
@@ -141,9 +142,17 @@ def _rows(name: str, x: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor,
     return x.reshape(-1, features).contiguous()  # (N, H)
 
 
-def _block_m(rows: int) -> int:
-    """Rows per program: 16 (the smallest ``tl.dot`` tile) for decode, up to 64 for prefill."""
-    return min(64, max(16, triton.next_power_of_2(rows)))
+def norm_linear_tile(rows: int) -> tuple[int, int, int]:
+    """``(BLOCK_M, BLOCK_N, BLOCK_K)`` of ``norm_linear`` for ``rows`` tokens: 16 rows (the smallest
+    ``tl.dot`` tile) per program for decode, up to 64 for prefill."""
+    return min(64, max(16, triton.next_power_of_2(rows))), BLOCK_N, BLOCK_K
+
+
+def router_tile(rows: int, experts: int) -> tuple[int, int, int]:
+    """``(BLOCK_M, BLOCK_E, BLOCK_K)`` of ``norm_and_route``: all experts' logits of up to 64 rows
+    (32 with 128 experts, whose logits take four times the registers) in one program."""
+    block_e = max(16, triton.next_power_of_2(experts))
+    return min(64 if block_e <= 32 else 32, max(16, triton.next_power_of_2(rows))), block_e, BLOCK_K
 
 
 def norm_linear(x: torch.Tensor, scale: torch.Tensor, eps: float, weight: torch.Tensor,
@@ -153,12 +162,12 @@ def norm_linear(x: torch.Tensor, scale: torch.Tensor, eps: float, weight: torch.
     outputs = weight.shape[0]
     out = torch.empty(rows.shape[0], outputs, dtype=x.dtype, device=x.device)  # (N, out)
     if rows.shape[0]:
-        block_m = _block_m(rows.shape[0])
-        grid = (triton.cdiv(rows.shape[0], block_m), triton.cdiv(outputs, BLOCK_N))
+        block_m, block_n, block_k = norm_linear_tile(rows.shape[0])
+        grid = (triton.cdiv(rows.shape[0], block_m), triton.cdiv(outputs, block_n))
         _norm_linear_kernel[grid](rows, scale, weight.contiguous(), bias if bias is not None else weight, out,
                                   rows.shape[0], rows.shape[1], outputs, eps,
                                   HAS_BIAS=bias is not None, DOT_DTYPE=dot_dtype_for(x.dtype),
-                                  BLOCK_M=block_m, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K)
+                                  BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k)
     return out.reshape(*x.shape[:-1], outputs)
 
 
@@ -179,12 +188,11 @@ def norm_and_route(x: torch.Tensor, scale: torch.Tensor, eps: float, gate_weight
     weights = torch.empty(n, experts_per_token, dtype=x.dtype, device=x.device)
     indices = torch.empty(n, experts_per_token, dtype=torch.int64, device=x.device)
     if n:
-        block_m = _block_m(n)
+        block_m, block_e, block_k = router_tile(n, experts)
         _norm_route_kernel[(triton.cdiv(n, block_m),)](
             rows, scale, gate_weight.contiguous(), gate_bias, normed, weights, indices, n, rows.shape[1], experts, eps,
-            K=experts_per_token, DOT_DTYPE=dot_dtype_for(x.dtype), BLOCK_M=block_m,
-            BLOCK_E=max(16, triton.next_power_of_2(experts)), BLOCK_TOP=triton.next_power_of_2(experts_per_token),
-            BLOCK_K=BLOCK_K)
+            K=experts_per_token, DOT_DTYPE=dot_dtype_for(x.dtype), BLOCK_M=block_m, BLOCK_E=block_e,
+            BLOCK_TOP=triton.next_power_of_2(experts_per_token), BLOCK_K=block_k)
     return normed, weights, indices
 
 

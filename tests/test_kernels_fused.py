@@ -6,8 +6,13 @@ with the kernels in gives the torch path's logits (last test).
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
+from conftest import ROOT
 from gptoss_edu.kernels.norm_linear import (
     norm_and_route,
     norm_and_route_reference,
@@ -142,3 +147,18 @@ def test_tiny_model_with_the_fused_cores_gives_the_torch_logits_and_routing_can_
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(observed, want, atol=1e-4, rtol=1e-4)
     assert routing.router_logits.shape == (2, 12, 8) and routing.experts.shape == (2, 12, 4)
+
+
+@pytest.mark.slow
+def test_the_fused_kernels_compile_for_hopper_without_spilling():
+    """``scripts/norm_kernels_sass.py`` compiles both kernels in the tiles they pick; no register spills."""
+    pytest.importorskip("triton")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "norm_kernels_sass.py"), "--arch", "90"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.strip("|").split("|") for line in done.stdout.splitlines() if line.startswith("| norm")]
+    assert len(rows) == 6, done.stdout  # qkv and two routers, decode and prefill
+    for row in rows:
+        registers, stack, spills = (int(cell) for cell in row[3:6])
+        assert 0 < registers <= 255 and stack == 0 and spills == 0, row
