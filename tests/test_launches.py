@@ -10,7 +10,7 @@ import torch
 
 from gptoss_edu.config import GPT_OSS_20B
 from gptoss_edu.fast import accelerate
-from gptoss_edu.fast.launches import count_launches, launches_kernel, proxy_launches
+from gptoss_edu.fast.launches import _profiled_count, count_launches, launches_kernel, proxy_launches
 from gptoss_edu.fast.select import TORCH_CORES, use_torch
 from gptoss_edu.model.random_weights import random_model
 
@@ -74,3 +74,20 @@ def test_fused_norms_launch_fewer_kernels(model):
     for layer in range(CONFIG.num_hidden_layers):
         assert fused.attention[layer] < unfused.attention[layer] and fused.moe[layer] < unfused.moe[layer]
     assert fused.ops["_norm_route_kernel"] == fused.ops["_norm_linear_kernel"] == CONFIG.num_hidden_layers
+
+
+def test_the_profiler_count_puts_each_launch_in_its_block(model):
+    """The CUDA count's attribution, run on the CPU's profiler with ``addmm`` standing in for a launch:
+    two per attention block (qkv and out), one per MoE block's router plus the experts' matmuls."""
+    from torch.profiler import ProfilerActivity
+
+    use_torch(model)
+    ids = torch.randint(0, CONFIG.vocab_size, (1, 3), generator=torch.Generator().manual_seed(0)).to(DEVICE)
+
+    def run():
+        with torch.no_grad():
+            model(ids)
+
+    count = _profiled_count(model, run, [ProfilerActivity.CPU], lambda e: e.name == "aten::addmm", "addmm")
+    assert count.attention == [2] * CONFIG.num_hidden_layers and count.outside == 0
+    assert all(m >= 3 and m % 2 == 1 for m in count.moe)  # the router, then mlp1 and mlp2 per chosen expert

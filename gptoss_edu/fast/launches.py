@@ -167,9 +167,16 @@ def _count_proxy(model, run: Callable[[], object]) -> LaunchCount:
 RANGE = "gptoss_edu.launches:"  # profiler ranges named RANGE + "attention:3"
 
 
-def _count_cuda(model, run: Callable[[], object]) -> LaunchCount:
+def _is_cuda_launch(event) -> bool:
+    """A CUDA runtime call that launches a kernel (``cudaLaunchKernel``, ``cuLaunchKernelEx`` ...)."""
+    return "LaunchKernel" in event.name and event.device_type == torch.autograd.DeviceType.CPU
+
+
+def _profiled_count(model, run: Callable[[], object], activities: list, is_launch: Callable[[object], bool],
+                    method: str) -> LaunchCount:
+    """Profile ``run`` with each block inside a named range; count the events ``is_launch`` picks, by range."""
     from torch.autograd.profiler import record_function
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import profile
 
     open_ranges: list = []
 
@@ -178,18 +185,17 @@ def _count_cuda(model, run: Callable[[], object]) -> LaunchCount:
         open_ranges[-1].__enter__()
 
     triton_launches = _Tally(len(model.block))
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as profiler:
+    with profile(activities=activities) as profiler:
         with _marking_blocks(model, enter, lambda: open_ranges.pop().__exit__(None, None, None)), \
                 _counting_triton_launches(triton_launches):
             run()
-        torch.cuda.synchronize()
+        if model.device.type == "cuda":
+            torch.cuda.synchronize()
     events = profiler.events()
     ranges = [(e.name[len(RANGE):].split(":"), e.time_range) for e in events if e.name.startswith(RANGE)]
-    count = LaunchCount([0] * len(model.block), [0] * len(model.block), method="torch.profiler CUDA launches")
-    for event in events:
-        if "LaunchKernel" not in event.name or event.device_type != torch.autograd.DeviceType.CPU:
-            continue
-        start = event.time_range.start
+    count = LaunchCount([0] * len(model.block), [0] * len(model.block), method=method)
+    for event in filter(is_launch, events):
+        start = event.time_range.start  # the launch call, on the CPU's clock like the ranges
         inside = [(part, int(layer)) for (part, layer), span in ranges if span.start <= start <= span.end]
         if inside:
             part, layer = inside[0]
@@ -212,5 +218,8 @@ def count_launches(model, ids: torch.Tensor, cache=None) -> LaunchCount:
             return model(ids, cache=cache)
 
     if model.device.type == "cuda":
-        return _count_cuda(model, run)
+        from torch.profiler import ProfilerActivity
+
+        return _profiled_count(model, run, [ProfilerActivity.CPU, ProfilerActivity.CUDA], _is_cuda_launch,
+                               "torch.profiler CUDA launches")
     return _count_proxy(model, run)
