@@ -178,8 +178,7 @@ def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
         return False
     why = "Triton interpreter (exact, slow)" if model.device.type != "cuda" else "compiled Triton kernel"
     set_cores(model, report, why, attention=_triton_attention_core(), experts=triton_experts_core,
-              rope_store=triton_rope_store_core,
-              **_triton_norm_cores())
+              rope_store=triton_rope_store_core, **_triton_norm_cores())
     report.triton = True
     return True
 

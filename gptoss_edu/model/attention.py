@@ -15,8 +15,8 @@ gpt-oss attention, per layer:
 it through its ``attention_core`` attribute so a fused kernel can replace it, and likewise
 ``rope_and_store`` (rotate q and k, write k and v into the cache) through ``rope_store_core``
 and the pre-norm with the ``qkv`` projection (``gptoss_edu.model.norm.norm_linear``) through
-``norm_linear_core`` (see ``gptoss_edu.model.transformer``). One forward pass serves the teaching path, prefill and
-graph-replayed decode: the positions are a tensor the ``KVCache`` provides.
+``norm_linear_core`` (see ``gptoss_edu.model.transformer``). One forward pass serves the
+teaching path, prefill and graph-replayed decode: the positions are a tensor the ``KVCache`` provides.
 """
 from __future__ import annotations
 

@@ -32,7 +32,8 @@ dropped in without editing this code:
   pre-norm, router matmul, top-k and softmax, default ``gptoss_edu.model.moe.norm_and_route``.
 
 ``set_attention_core``, ``set_experts_core``, ``set_rope_store_core``, ``set_norm_linear_core``
-and ``set_router_core`` set them on every layer; ``gptoss_edu.fast.accelerate`` chooses them for the model's device.
+and ``set_router_core`` set them on every layer; ``gptoss_edu.fast.accelerate`` chooses them
+for the model's device.
 
 The positions of the tokens come from the ``KVCache`` (a tensor on the model's device), so
 this one forward pass also serves a decode step captured as a CUDA graph
