@@ -99,7 +99,7 @@ def test_reports_each_core_and_falls_back_to_torch_with_one_line_notice(monkeypa
     lines = []
     report = accelerate(meta_model, notice=lines.append)  # no chooser for this device: the torch cores, silently
     assert not report.triton and not uses_kernels(meta_model) and lines == []
-    assert set(report.choices) == {"attention", "experts", "rope_store"}
+    assert set(report.choices) == {"attention", "experts", "rope_store", "norm_linear", "router"}
     assert report.choices["experts"].implementation == "gptoss_edu.model.moe.grouped_experts"
     monkeypatch.setitem(CHOOSERS, "meta", choose_cuda)  # a chooser that wants the Triton kernels, which cannot run
     report = accelerate(meta_model, notice=lines.append)

@@ -8,7 +8,8 @@ faster one could not be used, why.
 
 One chooser per device type (``CHOOSERS``):
 - ``cuda``: the Triton kernels of ``gptoss_edu.kernels`` (flash attention with sinks, split-key
-  decode, the MoE matmul reading MXFP4, the fused decode RoPE-and-cache write), after a smoke
+  decode, the MoE matmul reading MXFP4, the fused decode RoPE-and-cache write, the pre-norms
+  fused into the qkv projection and into the router's matmul, top-k and softmax), after a smoke
   test that compiles and runs the smallest kernel;
 - ``cpu``: the library's plain-torch cores (or, for study and tests, the Triton kernels under
   the interpreter when ``interpreter=True``);
@@ -22,9 +23,11 @@ from dataclasses import dataclass, field
 import torch
 
 from gptoss_edu.model.attention import attention_with_sinks, rope_and_store
-from gptoss_edu.model.moe import grouped_experts
+from gptoss_edu.model.moe import grouped_experts, norm_and_route
+from gptoss_edu.model.norm import norm_linear
 
-TORCH_CORES = {"attention": attention_with_sinks, "experts": grouped_experts, "rope_store": rope_and_store}
+TORCH_CORES = {"attention": attention_with_sinks, "experts": grouped_experts, "rope_store": rope_and_store,
+               "norm_linear": norm_linear, "router": norm_and_route}
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Acceleration:
 
     def __str__(self) -> str:
         lines = [f"cores on {self.device}:"]
-        lines += [f"  {c.core:<11}{c.implementation}  ({c.why})" for c in self.choices.values()]
+        lines += [f"  {c.core:<12}{c.implementation}  ({c.why})" for c in self.choices.values()]
         lines += [f"  fallback: {reason}" for reason in self.fallbacks]
         return "\n".join(lines)
 
@@ -63,7 +66,8 @@ def _name(function: Callable) -> str:
 
 # where each core lives in a layer; the model sets one on every layer with ``set_<core>_core``
 CORE_ATTRIBUTES = {"attention": ("attn", "attention_core"), "experts": ("mlp", "experts_core"),
-                   "rope_store": ("attn", "rope_store_core")}
+                   "rope_store": ("attn", "rope_store_core"), "norm_linear": ("attn", "norm_linear_core"),
+                   "router": ("mlp", "router_core")}
 
 
 def set_cores(model, report: Acceleration, why: str, **cores: Callable) -> None:
@@ -159,6 +163,13 @@ def _triton_attention_core() -> Callable[..., torch.Tensor]:
     return attention
 
 
+def _triton_norm_cores() -> dict[str, Callable]:
+    """The pre-norms fused into what follows them: ``qkv`` (``norm_linear``) and the router (``router``)."""
+    from gptoss_edu.kernels.norm_linear import norm_and_route, norm_linear
+
+    return {"norm_linear": norm_linear, "router": norm_and_route}
+
+
 def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
     """Put the Triton cores into ``model`` if they run on its device; otherwise record why not."""
     problem = kernel_problem(model.device, interpreter)
@@ -167,7 +178,7 @@ def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
         return False
     why = "Triton interpreter (exact, slow)" if model.device.type != "cuda" else "compiled Triton kernel"
     set_cores(model, report, why, attention=_triton_attention_core(), experts=triton_experts_core,
-              rope_store=triton_rope_store_core)
+              rope_store=triton_rope_store_core, **_triton_norm_cores())
     report.triton = True
     return True
 

@@ -14,8 +14,9 @@ gpt-oss attention, per layer:
 ``attention_with_sinks`` is the core as a plain function of tensors; ``AttentionBlock`` calls
 it through its ``attention_core`` attribute so a fused kernel can replace it, and likewise
 ``rope_and_store`` (rotate q and k, write k and v into the cache) through ``rope_store_core``
-(see ``gptoss_edu.model.transformer``). One forward pass serves the teaching path, prefill and
-graph-replayed decode: the positions are a tensor the ``KVCache`` provides.
+and the pre-norm with the ``qkv`` projection (``gptoss_edu.model.norm.norm_linear``) through
+``norm_linear_core`` (see ``gptoss_edu.model.transformer``). One forward pass serves the
+teaching path, prefill and graph-replayed decode: the positions are a tensor the ``KVCache`` provides.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import torch
 
 from gptoss_edu.config import ModelConfig
 from gptoss_edu.model.empty import empty_module
-from gptoss_edu.model.norm import RMSNorm
+from gptoss_edu.model.norm import RMSNorm, norm_linear
 from gptoss_edu.model.rope import RotaryEmbedding, apply_rotary
 
 if TYPE_CHECKING:
@@ -125,11 +126,12 @@ class AttentionBlock(torch.nn.Module):
         self.rope = rope if rope is not None else RotaryEmbedding(config)
         self.attention_core = attention_with_sinks
         self.rope_store_core = rope_and_store
+        self.norm_linear_core = norm_linear
 
     def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Split ``qkv(norm(x))`` into ``q (B, T, KV, G, D)``, ``k, v (B, T, KV, D)`` (before RoPE)."""
         c = self.config
-        qkv = self.qkv(self.norm(x))  # (B, T, q_dim + 2 * kv_dim)
+        qkv = self.norm_linear_core(x, self.norm.scale, self.norm.eps, self.qkv.weight, self.qkv.bias)  # (B, T, qkv_dim)
         q, k, v = qkv.split([c.q_dim, c.kv_dim, c.kv_dim], dim=-1)
         group = c.num_attention_heads // c.num_key_value_heads
         q = q.unflatten(-1, (c.num_key_value_heads, group, c.head_dim))  # (B, T, KV, G, D)

@@ -7,6 +7,9 @@ Per token ``x`` (after RMSNorm):
   (even rows gate, odd rows linear); ``swiglu`` clamps them and gates; ``mlp2`` maps back;
 - output: the router-weighted sum of the chosen experts' outputs, added to the residual.
 
+The pre-norm, the router's matmul, top-k and softmax form one swappable core
+(``MLPBlock.router_core``, default ``norm_and_route``), which a fused kernel may replace.
+
 Dispatch is grouped: the (token, expert) assignments are sorted by expert and each
 selected expert runs once on the batch of its tokens. Unselected experts cost nothing, and
 in packed mode only the selected experts' MXFP4 weights are decoded, just before use.
@@ -22,7 +25,7 @@ import torch.nn.functional as F
 from gptoss_edu.config import MXFP4_BLOCK, ModelConfig
 from gptoss_edu.model.empty import empty_module
 from gptoss_edu.model.mxfp4 import BYTES_PER_BLOCK, dequantize
-from gptoss_edu.model.norm import RMSNorm
+from gptoss_edu.model.norm import RMSNorm, rms_norm
 
 ExpertsMode = Literal["packed", "dequantized"]
 # An expert weight stack: dense (E, out, in), or MXFP4 (blocks (E, out, in/32, 16), scales (E, out, in/32)).
@@ -38,6 +41,20 @@ def route(router_logits: torch.Tensor, experts_per_token: int) -> tuple[torch.Te
     """
     top = torch.topk(router_logits, k=experts_per_token, dim=-1, sorted=True)
     return torch.softmax(top.values, dim=-1), top.indices
+
+
+def norm_and_route(x: torch.Tensor, scale: torch.Tensor, eps: float, gate_weight: torch.Tensor,
+                   gate_bias: torch.Tensor, experts_per_token: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The MoE block's pre-norm and router for ``x (N, H)``: ``(normed (N, H), weights (N, k), indices (N, k))``.
+
+    ``normed = rms_norm(x)`` (what the experts read), router logits ``gate(normed)`` in
+    ``x.dtype``, then ``route``. The default ``router_core``; a fused kernel returns the same
+    three tensors without ever writing the ``(N, E)`` logits out.
+    """
+    normed = rms_norm(x, scale, eps)
+    weights, indices = route(F.linear(normed, gate_weight, gate_bias), experts_per_token)
+    return normed, weights, indices
 
 
 def swiglu(x: torch.Tensor, alpha: float = 1.702, limit: float = 7.0) -> torch.Tensor:
@@ -144,6 +161,7 @@ class MLPBlock(torch.nn.Module):
         self.mlp2_weight = _expert_weight(packed, c.num_experts, c.hidden_size, c.intermediate_size, device, dtype)
         self.mlp2_bias = torch.nn.Parameter(torch.empty(c.num_experts, c.hidden_size, device=device, dtype=dtype))
         self.experts_core = grouped_experts
+        self.router_core = norm_and_route
         self.routing_observer: RoutingObserver | None = None
 
     def expert_weights(self) -> tuple[ExpertWeight, ExpertWeight]:
@@ -151,11 +169,20 @@ class MLPBlock(torch.nn.Module):
         return tuple(w.packed() if isinstance(w, PackedWeight) else w for w in (self.mlp1_weight, self.mlp2_weight))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (..., H)`` -> ``(..., H)``."""
-        t = self.norm(x).reshape(-1, x.shape[-1])  # (N, H): every token of every row
-        router_logits = self.gate(t)  # (N, E)
-        weights, indices = route(router_logits, self.config.experts_per_token)
-        if self.routing_observer is not None:
+        """``x (..., H)`` -> ``(..., H)``.
+
+        While a routing observer is attached (``gptoss_edu.model.routing``) the block routes with
+        the plain-torch steps, whatever ``router_core`` holds, so the observer sees every logit.
+        """
+        rows = x.reshape(-1, x.shape[-1])  # (N, H): every token of every row
+        k = self.config.experts_per_token
+        if self.routing_observer is None:
+            t, weights, indices = self.router_core(rows, self.norm.scale, self.norm.eps, self.gate.weight,
+                                                   self.gate.bias, k)
+        else:  # an observer needs all router logits, which a fused router core never writes: the readable steps
+            t = self.norm(rows)
+            router_logits = self.gate(t)  # (N, E)
+            weights, indices = route(router_logits, k)
             self.routing_observer(self.layer_idx, router_logits, indices, weights)
         mlp1, mlp2 = self.expert_weights()
         t = self.experts_core(

@@ -2,10 +2,14 @@
 
 gpt-oss normalises in float32 whatever the activation dtype, ``x * rsqrt(mean(x^2) + eps) * scale``,
 and casts the result back. There is no mean subtraction and no bias (unlike LayerNorm).
+
+``norm_linear`` is a pre-norm followed by its projection (the attention block's ``qkv``): the
+default of the model's swappable ``norm_linear_core``, which a fused kernel may replace.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -13,6 +17,18 @@ def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5) -> torch.T
     t = x.float()
     t = t * torch.rsqrt(torch.mean(t * t, dim=-1, keepdim=True) + eps)
     return (t * scale.float()).to(x.dtype)
+
+
+def norm_linear(x: torch.Tensor, scale: torch.Tensor, eps: float, weight: torch.Tensor,
+                bias: torch.Tensor | None) -> torch.Tensor:
+    """``linear(rms_norm(x))``: ``x (..., H)``, ``weight (out, H)``, ``bias (out,)`` -> ``(..., out)`` in ``x.dtype``.
+
+    The normed activations are rounded to ``x.dtype`` before the product, as two separate
+    layers would; a fused kernel rounds at the same place.
+    """
+    if x.shape[-1] != scale.shape[0]:
+        raise ValueError(f"RMSNorm expects last dimension {scale.shape[0]}, got input of shape {tuple(x.shape)}")
+    return F.linear(rms_norm(x, scale, eps), weight, bias)
 
 
 class RMSNorm(torch.nn.Module):

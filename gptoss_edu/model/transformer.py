@@ -15,7 +15,7 @@ tensor, which is what ``gptoss_edu.io.checkpoint.load_model`` does). RoPE tables
 lazily and are not in the state dict. Norm scales stay float32; every other floating
 tensor has ``dtype``.
 
-Swappable cores. The two hot spots are plain functions of tensors, called through an
+Swappable cores. The hot spots are plain functions of tensors, called through an
 attribute of each layer so that faster versions (e.g. Triton kernels on CUDA) can be
 dropped in without editing this code:
 
@@ -25,10 +25,15 @@ dropped in without editing this code:
   default ``gptoss_edu.model.moe.grouped_experts``, where ``mlp1``/``mlp2`` are dense tensors
   or ``(blocks, scales)`` pairs;
 - ``block[i].attn.rope_store_core(q, k, v, cos, sin, positions, cache, layer)``, default
-  ``gptoss_edu.model.attention.rope_and_store`` (a fused decode kernel may replace it).
+  ``gptoss_edu.model.attention.rope_and_store`` (a fused decode kernel may replace it);
+- ``block[i].attn.norm_linear_core(x, scale, eps, weight, bias)``, the pre-norm and ``qkv``
+  projection, default ``gptoss_edu.model.norm.norm_linear``;
+- ``block[i].mlp.router_core(x, scale, eps, gate_weight, gate_bias, experts_per_token)``, the
+  pre-norm, router matmul, top-k and softmax, default ``gptoss_edu.model.moe.norm_and_route``.
 
-``set_attention_core``, ``set_experts_core`` and ``set_rope_store_core`` set them on every
-layer; ``gptoss_edu.fast.accelerate`` chooses them for the model's device.
+``set_attention_core``, ``set_experts_core``, ``set_rope_store_core``, ``set_norm_linear_core``
+and ``set_router_core`` set them on every layer; ``gptoss_edu.fast.accelerate`` chooses them
+for the model's device.
 
 The positions of the tokens come from the ``KVCache`` (a tensor on the model's device), so
 this one forward pass also serves a decode step captured as a CUDA graph
@@ -152,3 +157,13 @@ class Transformer(torch.nn.Module):
         """Use ``core`` (same signature as ``rope_and_store``) in every layer."""
         for block in self.block:
             block.attn.rope_store_core = core
+
+    def set_norm_linear_core(self, core: Callable[..., torch.Tensor]) -> None:
+        """Use ``core`` (same signature as ``norm_linear``) for every attention layer's pre-norm and ``qkv``."""
+        for block in self.block:
+            block.attn.norm_linear_core = core
+
+    def set_router_core(self, core: Callable[..., tuple[torch.Tensor, ...]]) -> None:
+        """Use ``core`` (same signature as ``norm_and_route``) for every MoE layer's pre-norm and router."""
+        for block in self.block:
+            block.mlp.router_core = core
