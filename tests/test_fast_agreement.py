@@ -61,8 +61,10 @@ def test_large_errors_after_a_routing_flip_are_explained_and_without_one_are_not
     assert agreement.flips.tolist() == [0, 0, 1, 0] and agreement.flipped_tokens == 1
     assert agreement.unexplained(tolerance=0.1) == []  # tokens 2 and 3 differ because token 2 took other experts
     assert agreement.argmax_agreement == 0.75 and agreement.unexplained_mismatches() == []
+    assert agreement.mismatch_reasons() == {2: "routing flip at or before it"}
     agreement = compare(*_outputs([0.001, 2.0, 0.002, 0.5], flip_at=2))
     assert agreement.unexplained(tolerance=0.1) == [1] and agreement.unexplained_mismatches() == [1]
+    assert agreement.gap[1] == 1.0 and agreement.mismatch_reasons()[1].startswith("no routing flip: the reference preferred its token by 1.00e+00")
 
 
 def test_comparing_different_shapes_names_both():

@@ -50,6 +50,7 @@ class Agreement:
     scale: float  # median over tokens of max |reference logit|: what an error is small against
     same_argmax: torch.Tensor  # (T,) bool
     flips: torch.Tensor | None  # (T,) layers whose expert set differs; None without routing
+    gap: torch.Tensor  # (T,) how much the reference prefers its top token over the candidate's top token
 
     @property
     def median_error(self) -> float:
@@ -87,6 +88,18 @@ class Agreement:
         """Tokens whose argmax differs with no routing flip at or before them (a near-tie in the logits)."""
         return (~self.same_argmax & ~self.flipped_at_or_before()).nonzero().flatten().tolist()
 
+    def mismatch_reasons(self) -> dict[int, str]:
+        """For each token whose argmax differs: a routing flip at or before it, or the reference's margin.
+
+        Without a flip, a different argmax means the reference preferred its token by at most
+        twice that token's error; when that error is a rounding step, the two were a near tie.
+        """
+        flipped = self.flipped_at_or_before()
+        return {t: ("routing flip at or before it" if flipped[t] else
+                    f"no routing flip: the reference preferred its token by {float(self.gap[t]):.2e}, "
+                    f"the error is {float(self.error[t]):.2e}")
+                for t in (~self.same_argmax).nonzero().flatten().tolist()}
+
     def summary(self) -> dict[str, float | int]:
         """The headline numbers, for a table or a JSON record."""
         return {"tokens": len(self.error), "median_error": self.median_error, "p90_error": self.p90_error,
@@ -118,5 +131,7 @@ def compare(reference: PathOutput, candidate: PathOutput) -> Agreement:
     flips = None
     if reference.experts is not None and candidate.experts is not None:
         flips = _expert_sets_differ(reference.experts, candidate.experts)
+    chosen = cand.argmax(-1, keepdim=True)  # (T, 1) the candidate's top token
     return Agreement(error=(cand - ref).abs().amax(-1), scale=float(ref.abs().amax(-1).median()),
-                     same_argmax=cand.argmax(-1) == ref.argmax(-1), flips=flips)
+                     same_argmax=chosen[:, 0] == ref.argmax(-1), flips=flips,
+                     gap=ref.amax(-1) - ref.gather(-1, chosen)[:, 0])
