@@ -334,15 +334,16 @@ def peer_decode_seconds(peer, batch: int, device: torch.device, plan: Plan, comp
         return timed(step, device, plan, warmup=warmup, iterations=plan.decode_steps)
 
 
-def measure_peer(model, ids, reference, device: torch.device, plan: Plan) -> tuple[dict[str, float], dict]:
-    """The peer's timings by metric name, and the settings it ran with."""
+def measure_peer(model, ids, reference, device: torch.device, plan: Plan) -> tuple[dict[str, float | None], dict]:
+    """The peer's timings by metric name (``None``: out of memory), and the settings it ran with."""
     peer = build_peer(model)
     settings = fastest_peer_settings(peer, ids, reference, device)
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     for tokens in plan.prefill_tokens:
-        out[f"prefill tok/s, {tokens} tokens"] = tokens / guarded(peer_prefill_seconds, peer, tokens, device, plan)
-    out[f"TTFT ms, {plan.ttft_tokens}-token prompt"] = 1e3 * guarded(
-        peer_prefill_seconds, peer, plan.ttft_tokens, device, plan, first_token=True)
+        out[f"prefill tok/s, {tokens} tokens"] = per_second(
+            tokens, guarded(peer_prefill_seconds, peer, tokens, device, plan))
+    ttft = guarded(peer_prefill_seconds, peer, plan.ttft_tokens, device, plan, first_token=True)
+    out[f"TTFT ms, {plan.ttft_tokens}-token prompt"] = None if ttft is None else 1e3 * ttft
     settings["decode"] = {}
     for batch in plan.decode_batches:
         how = "static cache, eager"
@@ -355,20 +356,24 @@ def measure_peer(model, ids, reference, device: torch.device, plan: Plan) -> tup
                 seconds = guarded(peer_decode_seconds, peer, batch, device, plan, compile_it=False)
         else:
             seconds = guarded(peer_decode_seconds, peer, batch, device, plan, compile_it=False)
-        out[f"decode tok/s, batch {batch}"] = batch / seconds
+        out[f"decode tok/s, batch {batch}"] = per_second(batch, seconds)
         settings["decode"][f"batch {batch}"] = how
     del peer
     return out, settings
 
 
-def guarded(measure, *args, **kwargs) -> float:
-    """``measure(...)`` seconds, or infinity (shown as 0 tok/s) when the device runs out of memory."""
+def guarded(measure, *args, **kwargs) -> float | None:
+    """``measure(...)`` seconds, or ``None`` (a "-" in the table) when the device runs out of memory."""
     try:
         return measure(*args, **kwargs)
     except torch.OutOfMemoryError:
         gc.collect()
         torch.cuda.empty_cache()
-        return float("inf")
+        return None
+
+
+def per_second(count: float, seconds: float | None) -> float | None:
+    return None if seconds is None else count / seconds
 
 
 # ---- the run ---------------------------------------------------------------------------------------------
@@ -405,7 +410,7 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
         record.verified = False
 
     ours = measure_ours(model, device, plan)
-    theirs: dict[str, float] = {}
+    theirs: dict[str, float | None] = {}
     if peer and peer_fits(config, device):
         theirs, checks["peer"] = measure_peer(model, ids, reference, device, plan)
     elif peer:
@@ -415,7 +420,7 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
     roofline = bandwidth / bytes_per_decoded_token(config)["total"]
     batch1 = next((v for (m, _, _), v in ours.items() if m == "decode tok/s, batch 1"), None)
     record.add(Row(name, "batch-1 decode roofline (weight bytes / copy bandwidth)", roofline, unit="tok/s"))
-    if batch1 is not None:
+    if batch1:
         record.add(Row(name, "our share of the roofline", 100 * batch1 / roofline, unit="%"))
     moe_rows(model, device, plan, bandwidth, record)
     del model
@@ -423,14 +428,15 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
     return EXIT_DISAGREE if disagreements else 0
 
 
-def measure_ours(model, device: torch.device, plan: Plan) -> dict[tuple[str, str, str], float]:
-    """Our timings keyed by (metric, unit, note)."""
+def measure_ours(model, device: torch.device, plan: Plan) -> dict[tuple[str, str, str], float | None]:
+    """Our timings keyed by (metric, unit, note); ``None`` where the device ran out of memory."""
     out = {}
     for tokens in plan.prefill_tokens:
-        out[(f"prefill tok/s, {tokens} tokens", "tok/s", "all-position logits")] = (
-            tokens / guarded(prefill_seconds, model, tokens, device, plan))
+        out[(f"prefill tok/s, {tokens} tokens", "tok/s", "all-position logits")] = per_second(
+            tokens, guarded(prefill_seconds, model, tokens, device, plan))
+    ttft = guarded(prefill_seconds, model, plan.ttft_tokens, device, plan, first_token=True)
     out[(f"TTFT ms, {plan.ttft_tokens}-token prompt", "ms", "prefill + first token on the host")] = (
-        1e3 * guarded(prefill_seconds, model, plan.ttft_tokens, device, plan, first_token=True))
+        None if ttft is None else 1e3 * ttft)
     for batch in plan.decode_batches:
         seconds, graph = decode_seconds(model, batch, device, plan)
         note = ("CUDA graph" if graph else "eager steps") + (", equal-length sequences" if batch > 1 else "")
