@@ -497,8 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for config in configs_for(args):
         print(f"== {config.name}", flush=True)
-        status = max(status, measure_model(config, device, plan, not args.no_peer, bandwidth, record))
-        if status == EXIT_NO_KERNELS:
+        outcome = measure_model(config, device, plan, not args.no_peer, bandwidth, record)
+        status = outcome if outcome == EXIT_NO_KERNELS else max(status, outcome)
+        if outcome == EXIT_NO_KERNELS:
             break
     write(record, args.out, plan)
     return status

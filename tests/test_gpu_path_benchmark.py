@@ -76,3 +76,21 @@ def test_tiny_dry_run_runs_every_phase(bench, tmp_path):
     assert checks["core_problems"] == [] and checks["agreement"]["argmax_agreement"] == 1.0
     assert checks["graph_replay_max_abs_error"] == 0.0 and checks["peer"]["attention"] == "eager"
     assert all(r["peer"] is not None for r in record["rows"] if r["metric"].startswith(("prefill", "decode")))
+
+
+def test_a_disagreement_without_a_routing_flip_marks_the_record_unverified(bench):
+    from gptoss_edu.fast.agreement import PathOutput, compare
+
+    logits = torch.zeros(4, 8)
+    logits[:, 0] = 5.0
+    wrong = logits.clone()
+    wrong[2, 3] = 9.0  # one token far off, no routing flip: what a broken kernel looks like
+    experts = torch.zeros(2, 4, 2, dtype=torch.long)
+    agreement = compare(PathOutput(logits, experts), PathOutput(wrong, experts))
+    assert bench.agreement_problems(compare(PathOutput(logits, experts), PathOutput(logits, experts)), 0.0) == []
+    problems = bench.agreement_problems(agreement, graph_error=1.0)
+    assert len(problems) == 2 and "tokens [2]" in problems[0] and "graph-replayed" in problems[1]
+    record = bench.Record(device="test", mode="tiny dry run", torch_version="x", verified=False)
+    record.add(bench.Row("m", "decode tok/s, batch 1", 10.0, 5.0, "tok/s"))
+    table = record.markdown()
+    assert "NOT VERIFIED" in table.splitlines()[0] and "| m | decode tok/s, batch 1 | 10.00 | 5.00 | 2.00 |" in table
