@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -484,6 +485,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded: transformers must not look for hub kernels
     if args.device == "cuda" and not torch.cuda.is_available():
         print("needs CUDA: skipped (python benchmarks/gpu_inference.py --device cpu --tiny checks the script)")
         return 0
