@@ -8,7 +8,10 @@
 - ``gpu_decode``: static buffers for a decode step, captured once as a CUDA graph and replayed;
   the step is the model's own forward pass, its positions held by the ``KVCache`` on the device;
 - ``gpu``: ``memory_budget``, what a GPU must hold for a model, a context and a prefill; the
-  context-length table of ``docs/gpu_memory.md``; the free-memory check ``load_model`` makes on CUDA.
+  context-length table of ``docs/gpu_memory.md``; the free-memory check ``load_model`` makes on CUDA;
+- ``core_calls``, ``agreement``, ``timing``: what an honest benchmark needs: proof that each
+  swapped core ran in every layer, a per-token comparison of two paths that tells rounding
+  from routing flips, and CUDA-event medians after warm-up (``benchmarks/gpu_inference.py``).
 
 The kernels themselves live in ``gptoss_edu.kernels`` (the repository's ``kernels/`` folder);
 their plain-torch references in ``gptoss_edu.model``. Importing this package imports no Triton.
