@@ -30,8 +30,8 @@ checkpoints' shapes (MXFP4 experts); nothing is downloaded. Per model, in this o
 
 Writes ``OUT.md`` (a table) and ``OUT.json`` (the record). Exit codes: 0 done (or "needs CUDA:
 skipped" without a GPU), 2 bad arguments, 3 kernels not in use (nothing timed), 4 timed but
-the paths disagree. Where the model gains last-position logits and chunked prefill, the
-prefill phases here still run today's full-logits forward pass (``model(ids, cache=...)``).
+the paths disagree. Prefill is timed as ``generate`` runs it: ``prefill`` in chunks of
+``PREFILL_CHUNK`` tokens, logits for the last position only.
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ from pathlib import Path
 import torch
 
 from gptoss_edu.config import GPT_OSS_20B, GPT_OSS_120B, TINY, ModelConfig, bytes_per_decoded_token, dense_bf16_bytes
+from gptoss_edu.model.generation import PREFILL_CHUNK, prefill
 
 EXIT_NO_KERNELS, EXIT_DISAGREE = 3, 4
 TINY_CONFIG = TINY.replace(vocab_size=1024, name="tiny-dry-run")
@@ -188,13 +189,13 @@ def prefill_seconds(model, tokens: int, device: torch.device, plan: Plan, first_
     """One prompt through a fresh KV cache (allocated inside the timed call, as a server does)."""
     ids = random_ids(model.config.vocab_size, tokens, device=device, seed=tokens)
 
-    def prefill() -> None:
-        logits = model(ids, cache=model.new_cache(capacity=tokens + 1))
+    def one_prompt() -> None:
+        logits = prefill(model, ids, model.new_cache(capacity=tokens + 1))  # (vocab,) at the last position
         if first_token:
-            int(logits[-1].argmax())  # the first token is on the host: that is when TTFT ends
+            int(logits.argmax())  # the first token is on the host: that is when TTFT ends
 
     with torch.inference_mode():
-        return timed(prefill, device, plan)
+        return timed(one_prompt, device, plan)
 
 
 def decode_seconds(model, batch: int, device: torch.device, plan: Plan) -> tuple[float, bool]:
@@ -303,13 +304,13 @@ def fastest_peer_settings(peer, ids: torch.Tensor, reference, device: torch.devi
 def peer_prefill_seconds(peer, tokens: int, device: torch.device, plan: Plan, first_token: bool = False) -> float:
     ids = random_ids(peer.config.vocab_size, 1, tokens, device=device, seed=tokens)
 
-    def prefill() -> None:
-        logits = peer(input_ids=ids, use_cache=True).logits
+    def one_prompt() -> None:
+        logits = peer(input_ids=ids, use_cache=True, logits_to_keep=1).logits  # (1, 1, vocab): the last position
         if first_token:
             int(logits[0, -1].argmax())
 
     with torch.inference_mode():
-        return timed(prefill, device, plan)
+        return timed(one_prompt, device, plan)
 
 
 def peer_decode_seconds(peer, batch: int, device: torch.device, plan: Plan, compile_it: bool) -> float:
@@ -433,7 +434,7 @@ def measure_ours(model, device: torch.device, plan: Plan) -> dict[tuple[str, str
     """Our timings keyed by (metric, unit, note); ``None`` where the device ran out of memory."""
     out = {}
     for tokens in plan.prefill_tokens:
-        out[(f"prefill tok/s, {tokens} tokens", "tok/s", "all-position logits")] = per_second(
+        out[(f"prefill tok/s, {tokens} tokens", "tok/s", f"chunks of {PREFILL_CHUNK}, last-position logits")] = per_second(
             tokens, guarded(prefill_seconds, model, tokens, device, plan))
     ttft = guarded(prefill_seconds, model, plan.ttft_tokens, device, plan, first_token=True)
     out[(f"TTFT ms, {plan.ttft_tokens}-token prompt", "ms", "prefill + first token on the host")] = (

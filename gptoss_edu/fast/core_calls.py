@@ -2,7 +2,8 @@
 
 ``accelerate(model)`` puts cores into every layer and says so; a benchmark must not take its
 word for it. Inside ``with count_core_calls(model) as calls:`` every swapped core of every
-layer (``attention_core``, ``experts_core``, ``rope_store_core``) is wrapped by a counter,
+layer (each core of ``select.CORE_ATTRIBUTES``: attention, experts, RoPE-and-store, the fused
+norm-and-projection and the router) is wrapped by a counter,
 and so are the plain-torch functions that the Triton cores hand work to when they cannot
 run it themselves (dense experts; RoPE outside a fixed-shape decode step). On exit the very
 objects that were there before are put back.
