@@ -7,6 +7,7 @@ RMSNorm), except ``moe.moe_experts_reference``, which mirrors the kernel's own r
 
 - ``attention``: flash-attention prefill and split-key decode, with sinks and the window;
 - ``moe``: the experts' two matmuls reading MXFP4 weights directly;
+- ``moe_fast``: the same two matmuls on the GPU layout of ``gptoss_edu.fast.mxfp4_layout``;
 - ``rope``: one decode token's RoPE and KV-cache write, fused;
 - ``rmsnorm``: the smallest kernel, used as a smoke test of the GPU toolchain.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 
-KERNEL_MODULES = ("attention", "moe", "rmsnorm", "rope")
+KERNEL_MODULES = ("attention", "moe", "moe_fast", "rmsnorm", "rope")
 
 
 def interpreter_enabled() -> bool:
