@@ -7,7 +7,7 @@ this one is shaped for the memory bus:
 
 - **Decode.** Each 32-bit word holds 8 codes. Shifting it left by 12, 8, 4 or 0 bits brings
   nibbles ``c`` and ``c + 4`` to bits 12..15 and 28..31; two masks move sign and ``e1 e0 m``
-  into bfloat16 position (``e2m1_bits``), giving two weights ``value * 2**-126`` in one register.
+  into bfloat16 position (``mxfp4_layout.e2m1_bits`` is the same in torch), giving two weights ``value * 2**-126`` in one register.
   One packed bf16x2 multiply by ``2**(scale - 1)`` (computed once per 32 weights from the scale
   byte) finishes both. The joins put the 8 values of a word in the dot's order; the nibble
   order of the prepared layout (``NIBBLE_VALUES``) is chosen so that this order is the values'.
@@ -35,20 +35,8 @@ CONFIGS: dict[tuple[int, int] | str, dict[str, tuple[int, int, int, int]]] = {
     (9, 0): {"decode": (16, 64, 256, 4), "grouped": (64, 64, 128, 4)},
     "default": {"decode": (16, 64, 256, 4), "grouped": (64, 64, 128, 4)},
 }
-INTERPRETER_CONFIG = {"decode": (16, 256, 512, 4), "grouped": (64, 256, 512, 4)}  # few, wide programs
+INTERPRETER_CONFIG = {"decode": (16, 1024, 512, 4), "grouped": (64, 1024, 512, 4)}  # few, wide programs
 GROUPED_FROM_ROWS_PER_EXPERT = 16  # above this many rows per expert (on average), the grouped tile
-
-
-@triton.jit
-def _e2m1_bits(t):
-    """Nibbles at bits 12..15 and 28..31 of ``t`` -> two bfloat16 patterns ``value * 2**-126``."""
-    return (t & -2147450880) | ((t >> 6) & 0x01C001C0)  # 0x80008000: signs; bits 8..6: e1 e0 m
-
-
-@triton.jit
-def _halves(t):
-    """(low, high) 16-bit halves of int32 ``t`` as int16."""
-    return t.to(tl.int16), (t >> 16).to(tl.int16)
 
 
 @triton.jit
@@ -59,12 +47,15 @@ def _weight_tile(words_ptr, scales_ptr, rows, k0, K: tl.constexpr, BLOCK_K: tl.c
     N: tl.constexpr = rows.shape[0]
     words = tl.load(words_ptr + rows[:, None] * (K // 8) + (k0 // 8 + tl.arange(0, BLOCK_K // 8))[None, :])
     scale = tl.load(scales_ptr + rows[:, None] * (K // 32) + (k0 // 32 + tl.arange(0, BLOCK_K // 32))[None, :])
-    low0, high0 = _halves(_e2m1_bits(words << 12))  # step c: nibble c (low half), nibble c + 4 (high half)
-    low1, high1 = _halves(_e2m1_bits(words << 8))
-    low2, high2 = _halves(_e2m1_bits(words << 4))
-    low3, high3 = _halves(_e2m1_bits(words))
-    low = tl.join(tl.join(low0, low1), tl.join(low2, low3))  # (N, W, 2, 2)
-    high = tl.join(tl.join(high0, high1), tl.join(high2, high3))
+    # step c: shift nibbles c and c + 4 to bits 12..15 and 28..31, then move sign (mask 0x80008000) and
+    # e1 e0 m (bits 8..6 after >> 6) into place: two bfloat16 patterns value * 2**-126 per int32
+    bits0 = (words << 12 & -2147450880) | (words << 6 & 0x01C001C0)
+    bits1 = (words << 8 & -2147450880) | (words << 2 & 0x01C001C0)
+    bits2 = (words << 4 & -2147450880) | (words >> 2 & 0x01C001C0)
+    bits3 = (words & -2147450880) | (words >> 6 & 0x01C001C0)
+    low = tl.join(tl.join(bits0.to(tl.int16), bits1.to(tl.int16)), tl.join(bits2.to(tl.int16), bits3.to(tl.int16)))
+    high = tl.join(tl.join((bits0 >> 16).to(tl.int16), (bits1 >> 16).to(tl.int16)),
+                   tl.join((bits2 >> 16).to(tl.int16), (bits3 >> 16).to(tl.int16)))  # (N, W, 2, 2) each
     bits = tl.reshape(tl.join(high, low), (N, BLOCK_K // 32, 32))  # value order: see NIBBLE_VALUES
     if BF16_MATH:
         multiplier = ((scale.to(tl.int16) + 126) << 7).to(tl.bfloat16, bitcast=True)  # 2**(scale - 1)

@@ -89,23 +89,22 @@ def prepare(blocks: torch.Tensor, scales: torch.Tensor, gate_linear_split: bool 
     if gate_linear_split:
         blocks, scales = _split_rows(blocks), _split_rows(scales)
     experts, rows = blocks.shape[:2]
-    codes = torch.stack((blocks & 15, blocks >> 4), dim=-1).reshape(experts, rows, -1, WORD_VALUES)  # value order
-    nibbles = codes[..., list(NIBBLE_VALUES)]  # (E, R, K/8, 8): nibble n of each word
-    word_bytes = nibbles[..., 0::2] | (nibbles[..., 1::2] << 4)  # (E, R, K/8, 4), little-endian bytes
-    words = word_bytes.contiguous().view(torch.int32).squeeze(-1)  # (E, R, K/8)
+    # 4 little-endian bytes = one int32 whose nibble n holds value n of its 8; move each to its new nibble
+    checkpoint_words = blocks.contiguous().view(torch.int32).reshape(experts, rows, -1)  # (E, R, K/8)
+    words = torch.zeros_like(checkpoint_words)
+    for nibble, value in enumerate(NIBBLE_VALUES):
+        words |= ((checkpoint_words >> (4 * value)) & 15) << (4 * nibble)
     return PreparedMXFP4(words, scales.contiguous(), gate_linear_split)
 
 
 def unprepare(prepared: PreparedMXFP4) -> tuple[torch.Tensor, torch.Tensor]:
     """The exact inverse of ``prepare``: the checkpoint's ``(blocks, scales)``."""
-    word_bytes = prepared.words.contiguous().view(torch.uint8)  # (E, R, K/8 * 4)
-    experts, rows = word_bytes.shape[:2]
-    word_bytes = word_bytes.reshape(experts, rows, -1, 4)
-    nibbles = torch.stack((word_bytes & 15, word_bytes >> 4), dim=-1).flatten(-2)  # (E, R, K/8, 8) by nibble
-    codes = torch.empty_like(nibbles)
-    codes[..., list(NIBBLE_VALUES)] = nibbles  # back to value order
-    codes = codes.reshape(experts, rows, -1, BYTES_PER_BLOCK, 2)
-    blocks = codes[..., 0] | (codes[..., 1] << 4)  # (E, R, G, 16)
+    words = prepared.words
+    checkpoint_words = torch.zeros_like(words)
+    for nibble, value in enumerate(NIBBLE_VALUES):
+        checkpoint_words |= ((words >> (4 * nibble)) & 15) << (4 * value)
+    experts, rows = words.shape[:2]
+    blocks = checkpoint_words.contiguous().view(torch.uint8).reshape(experts, rows, -1, BYTES_PER_BLOCK)
     scales = prepared.scales
     if prepared.gate_linear_split:
         blocks, scales = _interleave_rows(blocks), _interleave_rows(scales)
