@@ -118,3 +118,13 @@ def test_weights_changed_after_preparing_take_the_checkpoint_layout_kernel():
     want = moe_experts_reference(x, indices, routing, **weights)
     got = core(x, indices, routing, mlp1, weights["mlp1_bias"], mlp2, weights["mlp2_bias"])
     torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)
+
+
+def test_prepared_bytes_count_the_copy_of_blocks_and_mlp1_scales():
+    from gptoss_edu.fast.fast_experts import prepared_bytes
+
+    model = Transformer(CONFIG, experts="packed")
+    c = CONFIG
+    per_layer = c.num_experts * (2 * c.intermediate_size * c.hidden_size // 2 + 2 * c.intermediate_size * c.hidden_size
+                                 // 32 + c.hidden_size * c.intermediate_size // 2)
+    assert prepared_bytes(model) == c.num_hidden_layers * per_layer

@@ -3,7 +3,8 @@
 ``accelerate`` (``gptoss_edu.fast.select``) gives every layer its own ``FastExpertsCore``,
 holding that layer's packed experts in the GPU layout of ``gptoss_edu.fast.mxfp4_layout``
 (prepared when it is built; the model keeps its checkpoint-layout tensors, so the plain cores
-still work and the copy costs as many bytes again as the packed experts). The core is called
+still work and the copy costs as many bytes again as the packed experts: about 10 GB for the
+20b, 60 GB for the 120b; ``use_fast_experts`` checks that they fit before preparing). The core is called
 with the model's ``(blocks, scales)`` pairs like any ``experts_core``; when they are not the
 tensors it prepared (replaced, or changed in place since), it uses the checkpoint-layout
 kernel ``gptoss_edu.kernels.moe`` instead of stale weights.
@@ -45,10 +46,28 @@ class FastExpertsCore:
                                 alpha, limit)
 
 
+def prepared_bytes(model) -> int:
+    """Bytes the fast layout adds for ``model``: a copy of every expert block, and of mlp1's scales (rows reordered)."""
+    total = 0
+    for block in model.block:
+        (blocks1, scales1), (blocks2, _) = block.mlp.expert_weights()
+        total += blocks1.numel() + scales1.numel() + blocks2.numel()
+    return total
+
+
 def use_fast_experts(model) -> str | None:
-    """Give every layer of a packed ``model`` its ``FastExpertsCore``; ``None``, or why it could not."""
+    """Give every layer of a packed ``model`` its ``FastExpertsCore``; ``None``, or why it could not.
+
+    On CUDA it first checks that the copy fits in free memory, with one layer's worth to spare
+    for the temporaries of preparing.
+    """
     if getattr(model, "experts", None) != "packed":
         return "the experts are not packed MXFP4"
+    if model.device.type == "cuda":
+        need = prepared_bytes(model) * (1 + 1 / len(model.block))
+        free, _ = torch.cuda.mem_get_info(model.device)
+        if need > free:
+            return f"the fast layout needs {need / 2**30:.1f} GiB more GPU memory, {free / 2**30:.1f} GiB are free"
     try:
         cores = [FastExpertsCore(block.mlp.expert_weights()[0], block.mlp.expert_weights()[1], layer)
                  for layer, block in enumerate(model.block)]
