@@ -32,7 +32,7 @@ from .moe import _tile_rows, group_by_expert, one_tile_per_assignment
 
 # compute capability -> {"decode" | "grouped": (BLOCK_M, BLOCK_N, BLOCK_K, num_warps)}
 CONFIGS: dict[tuple[int, int] | str, dict[str, tuple[int, int, int, int]]] = {
-    (9, 0): {"decode": (16, 64, 256, 4), "grouped": (64, 64, 128, 4)},
+    (9, 0): {"decode": (16, 64, 256, 4), "grouped": (64, 128, 64, 4)},
     "default": {"decode": (16, 64, 256, 4), "grouped": (64, 64, 128, 4)},
 }
 INTERPRETER_CONFIG = {"decode": (16, 1024, 512, 4), "grouped": (64, 1024, 512, 4)}  # few, wide programs

@@ -2,12 +2,13 @@
 
 ``accelerate`` (``gptoss_edu.fast.select``) gives every layer its own ``FastExpertsCore``,
 holding that layer's packed experts in the GPU layout of ``gptoss_edu.fast.mxfp4_layout``
-(prepared when it is built; the model keeps its checkpoint-layout tensors, so the plain cores
-still work and the copy costs as many bytes again as the packed experts: about 10 GB for the
-20b, 60 GB for the 120b; ``use_fast_experts`` checks that they fit before preparing). The core is called
-with the model's ``(blocks, scales)`` pairs like any ``experts_core``; when they are not the
-tensors it prepared (replaced, or changed in place since), it uses the checkpoint-layout
-kernel ``gptoss_edu.kernels.moe`` instead of stale weights.
+prepared when it is built. The model keeps its checkpoint-layout tensors, so the plain cores
+still work, and the copy costs as many bytes again as the packed experts: about 10 GB for the
+20b, 60 GB for the 120b (``use_fast_experts`` checks that they fit before preparing).
+
+The core is called with the model's ``(blocks, scales)`` pairs like any ``experts_core``; when
+they are not the tensors it prepared (replaced, or changed in place since), it uses the
+checkpoint-layout kernel ``gptoss_edu.kernels.moe`` instead of stale weights.
 """
 from __future__ import annotations
 
