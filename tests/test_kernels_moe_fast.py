@@ -27,12 +27,24 @@ def run_both(weights: dict[str, torch.Tensor], x: torch.Tensor, indices: torch.T
     return got, moe_experts_reference(x, indices, routing, **weights)
 
 
-@pytest.mark.slow
 def test_decode_at_the_real_20b_sizes_float32():
-    """One token, 32 experts of 2880 x 2880, top-4: the batch-1 decode step (about 40 s interpreted)."""
+    """Two tokens, 32 experts of 2880 x 2880, top-4: a batch-2 decode step (about 15 s interpreted)."""
     weights = random_experts(32, 2880, 2880, seed=20)
-    indices, routing = random_routing(1, 32, 4, seed=20)
-    x = torch.randn(1, 2880, generator=torch.Generator().manual_seed(21)).to(DEVICE) * 0.1
+    indices, routing = random_routing(2, 32, 4, seed=20)
+    x = torch.randn(2, 2880, generator=torch.Generator().manual_seed(21)).to(DEVICE) * 0.1
+    got, want = run_both(weights, x, indices, routing)
+    torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)
+
+
+def test_grouped_prefill_at_the_real_20b_sizes_float32(monkeypatch):
+    """16 tokens routed among 4 of the 32 experts (so the interpreter decodes 4 experts, not 32): the
+    grouped tile, 16 rows per expert; the threshold is lowered so that this batch takes it (about 10 s)."""
+    monkeypatch.setattr(moe_fast, "GROUPED_FROM_ROWS_PER_EXPERT", 1)
+    weights = random_experts(32, 2880, 2880, seed=22)
+    g = torch.Generator().manual_seed(22)
+    indices = torch.stack([torch.randperm(4, generator=g) for _ in range(16)]).to(DEVICE)  # (16, 4): experts 0..3
+    routing = torch.softmax(torch.randn(16, 4, generator=g), -1).to(DEVICE)
+    x = torch.randn(16, 2880, generator=torch.Generator().manual_seed(23)).to(DEVICE) * 0.1
     got, want = run_both(weights, x, indices, routing)
     torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)
 
