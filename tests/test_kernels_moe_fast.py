@@ -140,3 +140,32 @@ def test_prepared_bytes_count_the_copy_of_blocks_and_mlp1_scales():
     per_layer = c.num_experts * (2 * c.intermediate_size * c.hidden_size // 2 + 2 * c.intermediate_size * c.hidden_size
                                  // 32 + c.hidden_size * c.intermediate_size // 2)
     assert prepared_bytes(model) == c.num_hidden_layers * per_layer
+
+
+class _Wrapped:
+    """A core wrapped the way a split model wraps it (in its communication)."""
+
+    def __init__(self, core):
+        self.core = core
+
+    def __call__(self, *args):
+        return self.core(*args)
+
+
+class _WrappingTransformer(Transformer):
+    def set_experts_core(self, core):
+        for block in self.block:
+            block.mlp.experts_core = _Wrapped(core)
+
+
+def test_a_model_that_wraps_its_experts_core_keeps_the_wrapper():
+    """The fast core is put in only where the bare Triton core went in: a split model's wrapper survives."""
+    model = _WrappingTransformer(CONFIG, experts="packed")
+    model.load_state_dict(random_state_dict(CONFIG, seed=0))
+    model = model.to(DEVICE).eval()
+    try:
+        report = accelerate(model, interpreter=True, notice=None)
+        assert all(isinstance(block.mlp.experts_core, _Wrapped) for block in model.block)
+        assert any("wraps its experts core" in reason for reason in report.fallbacks), report
+    finally:
+        use_torch(model)

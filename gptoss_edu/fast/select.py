@@ -169,7 +169,10 @@ def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
     why = "Triton interpreter (exact, slow)" if model.device.type != "cuda" else "compiled Triton kernel"
     set_cores(model, report, why, attention=_triton_attention_core(), experts=triton_experts_core,
               rope_store=triton_rope_store_core)
-    fast_problem = use_fast_experts(model)
+    if all(block.mlp.experts_core is triton_experts_core for block in model.block):
+        fast_problem = use_fast_experts(model)
+    else:  # a split model wraps every core in its communication; the fast core would bypass it
+        fast_problem = "the model wraps its experts core"
     if fast_problem is None:
         record(model, report, "experts", f"{why}, experts in the fast MXFP4 layout prepared once per layer")
     elif getattr(model, "experts", None) == "packed":
