@@ -5,11 +5,12 @@ assignments by expert, same outputs), but the expert weights come prepared once 
 by ``gptoss_edu.fast.mxfp4_layout.prepare``. ``kernels/moe.py`` stays the readable version;
 this one is shaped for the memory bus:
 
-- **Decode.** Each 32-bit word holds 8 codes. Shifting it left by 12, 8, 4 or 0 bits brings
-  nibbles ``c`` and ``c + 4`` to bits 12..15 and 28..31; two masks move sign and ``e1 e0 m``
-  into bfloat16 position (``mxfp4_layout.e2m1_bits`` is the same in torch), giving two weights ``value * 2**-126`` in one register.
-  One packed bf16x2 multiply by ``2**(scale - 1)`` (computed once per 32 weights from the scale
-  byte) finishes both. The joins put the 8 values of a word in the dot's order; the nibble
+- **Decode.** Each 32-bit word holds 8 codes. For step ``c`` (0..3) the word shifted left by
+  ``12 - 4c`` and masked with 0x80008000 gives the signs of nibbles ``c`` and ``c + 4`` (bits 15
+  and 31), shifted by ``6 - 4c`` and masked with 0x01C001C0 their ``e1 e0 m`` (bits 8..6 and
+  24..22): two bfloat16 weights ``value * 2**-126`` in one register, ``mxfp4_layout.e2m1_bits``
+  in torch. One packed bf16x2 multiply by ``2**(scale - 1)`` (computed once per 32 weights from
+  the scale byte) finishes both. The joins put the 8 values of a word in the dot's order; the nibble
   order of the prepared layout (``NIBBLE_VALUES``) is chosen so that this order is the values'.
 - **Shapes fixed at compile time.** ``hidden`` and ``intermediate`` are ``tl.constexpr``: the K
   loop has no masks (a main loop of ``BLOCK_K`` and a tail of ``TAIL_K`` columns) and every
