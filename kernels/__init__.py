@@ -7,6 +7,7 @@ RMSNorm), except ``moe.moe_experts_reference``, which mirrors the kernel's own r
 
 - ``attention``: flash-attention prefill and split-key decode, with sinks and the window;
 - ``moe``: the experts' two matmuls reading MXFP4 weights directly;
+- ``moe_fast``: the same two matmuls on the GPU layout of ``gptoss_edu.fast.mxfp4_layout``;
 - ``rope``: one decode token's RoPE and KV-cache write, fused;
 - ``norm_linear``: RMSNorm fused into the projection after it (``qkv``; the router with its
   top-k and softmax), references ``gptoss_edu.model.norm.norm_linear`` / ``gptoss_edu.model.moe.norm_and_route``;
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-KERNEL_MODULES = ("attention", "moe", "norm_linear", "rmsnorm", "rope")
+KERNEL_MODULES = ("attention", "moe", "moe_fast", "norm_linear", "rmsnorm", "rope")
 
 
 def interpreter_enabled() -> bool:

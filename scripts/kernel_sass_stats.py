@@ -3,8 +3,11 @@
     python scripts/kernel_sass_stats.py [--arch 90]
 
 Triton compiles a kernel for any NVIDIA architecture on a machine without a GPU (its own
-``ptxas`` ships with it), and ``cuobjdump`` (also shipped) prints the machine code (SASS). For
-each MoE kernel and tile configuration this prints:
+``ptxas`` ships with it), and ``cuobjdump`` (also shipped) prints the machine code (SASS). Each
+kernel is compiled as a launch would specialise it (pointers 16-byte aligned, the 20b's
+hidden and intermediate sizes 2880). For the readable kernel of ``kernels/moe.py`` (checkpoint
+layout, byte by byte) and the fast one of ``kernels/moe_fast.py`` (the GPU layout of
+``gptoss_edu.fast.mxfp4_layout``, 8 weights per 32-bit word), in each tile configuration, it prints:
 
 - registers per thread, the stack (local memory) per thread, and the instructions that store to and
   load from it (``STL``/``LDL``): values spill there when registers run out, and it is slow;
@@ -25,12 +28,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-NUM_WARPS = 4
+NUM_WARPS = 4  # the readable kernel's; the fast kernel's come from its CONFIGS table
+HIDDEN = INTERMEDIATE = 2880  # gpt-oss-20b and 120b
 TILES = {  # name -> (BLOCK_M, BLOCK_N, BLOCK_K), the configurations kernels.moe._tile_sizes picks on a GPU
     "decode (<= 16 rows per expert)": (16, 32, 256),
     "prefill (<= 64 rows per expert)": (64, 64, 128),
     "prefill (more rows)": (128, 64, 128),
 }
+FAST_TILES = {"decode": "decode (batch 1-8)", "grouped": "grouped (prefill)"}  # kernels.moe_fast.CONFIGS kinds
 SASS_LINE = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?);")
 
 
@@ -38,6 +43,8 @@ SASS_LINE = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?);")
 class KernelStats:
     kernel: str
     tile: str
+    sizes: tuple[int, int, int]
+    warps: int
     registers: int
     stack_bytes: int
     spill_instructions: int
@@ -46,13 +53,16 @@ class KernelStats:
     instructions_per_weight: float
 
 
-def _compile(kernel, signature: dict, constexprs: dict, arch: int):
+def _compile(kernel, signature: dict, constexprs: dict, arch: int, warps: int):
+    """Compile as a launch with aligned pointers and sizes divisible by 16 would (Triton's specialisation)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
-    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": NUM_WARPS})
+    aligned = {(i,): [["tt.divisibility", 16]] for i, (name, kind) in enumerate(signature.items())
+               if kind.startswith("*") or name in ("hidden", "intermediate")}
+    source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs, attrs=aligned)
+    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
 
 
 def _tool(name: str) -> str:
@@ -84,20 +94,25 @@ def main_loop(instructions: list[tuple[int, str]]) -> list[str]:
 
 
 def kernel_stats(kernel_name: str, kernel, signature: dict, tile: str, sizes: tuple[int, int, int],
-                 weights_per_iteration: int, arch: int) -> KernelStats:
+                 weights_per_iteration: int, arch: int, warps: int = NUM_WARPS, extra: dict | None = None
+                 ) -> KernelStats:
     import triton.language as tl
 
     block_m, block_n, block_k = sizes
-    constexprs = {"BLOCK_M": block_m, "BLOCK_N": block_n, "BLOCK_K": block_k, "DOT_DTYPE": tl.bfloat16}
-    compiled = _compile(kernel, {**signature, **dict.fromkeys(constexprs, "constexpr")}, constexprs, arch)
+    constexprs = {**(extra or {}), "BLOCK_M": block_m, "BLOCK_N": block_n, "BLOCK_K": block_k,
+                  "DOT_DTYPE": tl.bfloat16}
+    constexprs = {name: constexprs[name] for name in kernel.arg_names if name in constexprs}  # in argument order
+    signature = {name: signature.get(name, "constexpr") for name in kernel.arg_names}
+    compiled = _compile(kernel, signature, constexprs, arch, warps)
     instructions, usage = _sass_and_resources(compiled.asm["cubin"])
     registers = int(re.search(r"REG:(\d+)", usage).group(1))
     stack_bytes = int(re.search(r"STACK:(\d+)", usage).group(1))
     spills = sum(1 for _, text in instructions if re.match(r"(@!?P\d+\s+)?(STL|LDL)\b", text))
     loop = main_loop(instructions)
     tensor_core = sum(1 for text in loop if re.search(r"\bH(G)?MMA\b", text))
-    per_weight = len(loop) * NUM_WARPS * 32 / weights_per_iteration
-    return KernelStats(kernel_name, tile, registers, stack_bytes, spills, len(loop), tensor_core, per_weight)
+    per_weight = len(loop) * warps * 32 / weights_per_iteration
+    return KernelStats(kernel_name, tile, sizes, warps, registers, stack_bytes, spills, len(loop), tensor_core,
+                       per_weight)
 
 
 def moe_kernel_stats(arch: int = 90) -> list[KernelStats]:
@@ -120,12 +135,36 @@ def moe_kernel_stats(arch: int = 90) -> list[KernelStats]:
     return stats
 
 
+def fast_kernel_stats(arch: int = 90) -> list[KernelStats]:
+    """Statistics of the fast kernels (``kernels.moe_fast``) in the tiles its table gives ``sm_{arch}``."""
+    import triton.language as tl
+    from gptoss_edu.kernels import moe_fast
+
+    common = {"order_ptr": "*i32", "tile_expert_ptr": "*i32", "tile_start_ptr": "*i32", "tile_end_ptr": "*i32",
+              "words_ptr": "*i32", "scales_ptr": "*u8", "bias_ptr": "*bf16", "num_experts": "i32"}
+    mlp1 = {"x_ptr": "*bf16", **common, "h_ptr": "*bf16", "experts_per_token": "i32", "alpha": "fp32",
+            "limit": "fp32"}
+    mlp2 = {"h_ptr": "*bf16", **common, "routing_weight_ptr": "*fp32", "y_ptr": "*fp32"}
+    configs = moe_fast.CONFIGS.get((arch // 10, arch % 10), moe_fast.CONFIGS["default"])
+    stats = []
+    for kind, tile in FAST_TILES.items():
+        block_m, block_n, block_k, warps = configs[kind]
+        extra = {"HIDDEN": HIDDEN, "INTERMEDIATE": INTERMEDIATE, "BF16_MATH": True,
+                 "TAIL_K": moe_fast.k_blocks(HIDDEN, block_k)["TAIL_K"], "DOT_DTYPE": tl.bfloat16}
+        sizes = (block_m, block_n, block_k)
+        stats.append(kernel_stats("fast mlp1 + SwiGLU", moe_fast._mlp1_swiglu_fast_kernel, mlp1, tile, sizes,
+                                  2 * block_n * block_k, arch, warps, extra))
+        stats.append(kernel_stats("fast mlp2 + weight", moe_fast._mlp2_weighted_fast_kernel, mlp2, tile, sizes,
+                                  block_n * block_k, arch, warps, extra))
+    return stats
+
+
 def table(stats: list[KernelStats], arch: int) -> str:
-    lines = [f"MoE kernels compiled for sm_{arch}, {NUM_WARPS} warps, bf16 activations",
-             "| kernel | tile (M, N, K) | registers | stack bytes | STL/LDL instr. | loop instr. | tensor-core instr. "
-             "| instr. per weight |", "|---|---|---|---|---|---|---|---|"]
+    lines = [f"MoE kernels compiled for sm_{arch}, bf16 activations, hidden = intermediate = {HIDDEN}",
+             "| kernel | tile (M, N, K) | warps | registers | stack bytes | STL/LDL instr. | loop instr. "
+             "| tensor-core instr. | instr. per weight |", "|---|---|---|---|---|---|---|---|---|"]
     for s in stats:
-        lines.append(f"| {s.kernel} | {s.tile} {TILES[s.tile]} | {s.registers} | {s.stack_bytes} | "
+        lines.append(f"| {s.kernel} | {s.tile} {s.sizes} | {s.warps} | {s.registers} | {s.stack_bytes} | "
                      f"{s.spill_instructions} | {s.loop_instructions} | {s.tensor_core_instructions} | "
                      f"{s.instructions_per_weight:.1f} |")
     return "\n".join(lines)
@@ -138,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("TRITON_INTERPRET") == "1":
         print("TRITON_INTERPRET=1 is set: unset it, the interpreter compiles nothing", file=sys.stderr)
         return 2
-    print(table(moe_kernel_stats(args.arch), args.arch))
+    print(table(moe_kernel_stats(args.arch) + fast_kernel_stats(args.arch), args.arch))
     return 0
 
 

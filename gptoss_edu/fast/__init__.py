@@ -5,6 +5,9 @@
   type) and reports what it chose;
 - ``cpu_experts`` and ``cpu_kernel``: the fused MXFP4 experts core for CPUs, a small C kernel
   built on first use with the system's compiler (plain torch where there is none);
+- ``mxfp4_layout`` and ``fast_experts``: the GPU layout of the packed experts (8 codes per 32-bit
+  word, decoded with shifts, masks and one bf16x2 multiply), prepared once per layer for the
+  fast MoE kernel ``gptoss_edu.kernels.moe_fast``;
 - ``gpu_decode``: static buffers for a decode step, captured once as a CUDA graph and replayed;
   the step is the model's own forward pass, its positions held by the ``KVCache`` on the device;
 - ``gpu``: ``memory_budget``, what a GPU must hold for a model, a context and a prefill; the

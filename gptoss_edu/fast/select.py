@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gptoss_edu.fast.fast_experts import FastExpertsCore, use_fast_experts
 from gptoss_edu.model.attention import attention_with_sinks, rope_and_store
 from gptoss_edu.model.moe import grouped_experts, norm_and_route
 from gptoss_edu.model.norm import norm_linear
@@ -179,13 +180,22 @@ def use_triton(model, report: Acceleration, interpreter: bool = False) -> bool:
     why = "Triton interpreter (exact, slow)" if model.device.type != "cuda" else "compiled Triton kernel"
     set_cores(model, report, why, attention=_triton_attention_core(), experts=triton_experts_core,
               rope_store=triton_rope_store_core, **_triton_norm_cores())
+    if all(block.mlp.experts_core is triton_experts_core for block in model.block):
+        fast_problem = use_fast_experts(model)
+    else:  # a split model wraps every core in its communication; the fast core would bypass it
+        fast_problem = "the model wraps its experts core"
+    if fast_problem is None:
+        record(model, report, "experts", f"{why}, experts in the fast MXFP4 layout prepared once per layer")
+    elif getattr(model, "experts", None) == "packed":
+        report.fallbacks.append(f"fast MXFP4 experts not used ({fast_problem}); the checkpoint-layout kernel runs")
     report.triton = True
     return True
 
 
 def uses_kernels(model) -> bool:
-    """Whether every layer of ``model`` runs the Triton cores."""
-    return all(block.mlp.experts_core is triton_experts_core for block in model.block)
+    """Whether every layer of ``model`` runs the Triton cores (the fast or the checkpoint-layout experts)."""
+    return all(block.mlp.experts_core is triton_experts_core or isinstance(block.mlp.experts_core, FastExpertsCore)
+               for block in model.block)
 
 
 # ---- one chooser per device type ----------------------------------------------------------------
