@@ -27,7 +27,7 @@ ROWS = {"decode, batch 1": 1, "prefill": 4096}
 
 def resources(kernel, signature: dict, constexprs: dict, arch: int) -> tuple[int, int, int]:
     """``(registers, stack bytes, spill instructions)`` of ``kernel`` compiled for ``sm_{arch}``."""
-    compiled = _compile(kernel, {**signature, **dict.fromkeys(constexprs, "constexpr")}, constexprs, arch)
+    compiled = _compile(kernel, {**signature, **dict.fromkeys(constexprs, "constexpr")}, constexprs, arch, NUM_WARPS)
     instructions, usage = _sass_and_resources(compiled.asm["cubin"])
     spills = sum(1 for _, text in instructions if re.match(r"(@!?P\d+\s+)?(STL|LDL)\b", text))
     return int(re.search(r"REG:(\d+)", usage).group(1)), int(re.search(r"STACK:(\d+)", usage).group(1)), spills
