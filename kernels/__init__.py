@@ -11,7 +11,8 @@ RMSNorm), except ``moe.moe_experts_reference``, which mirrors the kernel's own r
 - ``rope``: one decode token's RoPE and KV-cache write, fused;
 - ``norm_linear``: RMSNorm fused into the projection after it (``qkv``; the router with its
   top-k and softmax), references ``gptoss_edu.model.norm.norm_linear`` / ``gptoss_edu.model.moe.norm_and_route``;
-- ``rmsnorm``: the smallest kernel, used as a smoke test of the GPU toolchain.
+- ``rmsnorm``: the smallest kernel, used as a smoke test of the GPU toolchain;
+- ``sass`` (no kernel): their machine code compiled for a Hopper GPU and counted, without one.
 
 Compiled or interpreted is the caller's choice, made before the first kernel module is
 imported: compiled kernels need CUDA; Triton's interpreter (numpy on the CPU, exact but far

@@ -32,7 +32,7 @@ from gptoss_edu.model.norm import norm_linear as norm_linear_reference
 from ._triton import INTERPRETED, check_device, dot_dtype_for, tl, triton
 
 # The chunk of the hidden dimension each pass reads, and the outputs per ``norm_linear`` program.
-# On a GPU these tiles compile for sm_90 without spilling (scripts/norm_kernels_sass.py checks);
+# On a GPU these tiles compile for sm_90 without spilling (``python -m gptoss_edu.kernels.sass`` checks);
 # the interpreter pays per program and per loop step, not per element: it gets large tiles.
 BLOCK_K, BLOCK_N = (256, 512) if INTERPRETED else (32, 64)
 

@@ -1,4 +1,4 @@
-"""The kernels' machine code, counted without a GPU: the SASS-statistics script compiles for sm_90 and reports."""
+"""The kernels' machine code, counted without a GPU: ``gptoss_edu.kernels.sass`` compiles for sm_90 and reports."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
 
 pytest.importorskip("triton")
 
@@ -15,7 +14,7 @@ pytest.importorskip("triton")
 @pytest.mark.slow
 def test_sass_statistics_of_the_moe_kernels_for_hopper():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "kernel_sass_stats.py"), "--arch", "90"],
+    done = subprocess.run([sys.executable, "-m", "gptoss_edu.kernels.sass", "--only", "moe", "--arch", "90"],
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| mlp", "| fast"))]
@@ -36,6 +35,6 @@ def test_sass_statistics_of_the_moe_kernels_for_hopper():
 
 def test_the_script_refuses_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "kernel_sass_stats.py")], env=env,
+    done = subprocess.run([sys.executable, "-m", "gptoss_edu.kernels.sass"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and re.search("interpreter compiles nothing", done.stderr)

@@ -12,7 +12,6 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
 from gptoss_edu.kernels.norm_linear import (
     norm_and_route,
     norm_and_route_reference,
@@ -151,10 +150,10 @@ def test_tiny_model_with_the_fused_cores_gives_the_torch_logits_and_routing_can_
 
 @pytest.mark.slow
 def test_the_fused_kernels_compile_for_hopper_without_spilling():
-    """``scripts/norm_kernels_sass.py`` compiles both kernels in the tiles they pick; no register spills."""
+    """``python -m gptoss_edu.kernels.sass --only norm`` compiles both kernels in the tiles they pick; no spills."""
     pytest.importorskip("triton")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "norm_kernels_sass.py"), "--arch", "90"],
+    done = subprocess.run([sys.executable, "-m", "gptoss_edu.kernels.sass", "--only", "norm", "--arch", "90"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line.strip("|").split("|") for line in done.stdout.splitlines() if line.startswith("| norm")]

@@ -1,13 +1,16 @@
-"""The shape of the MXFP4 MoE kernels on a Hopper GPU, seen without one: compile, disassemble, count.
+"""The kernels' machine code on a Hopper GPU, seen without one: compile, disassemble, count.
 
-    python scripts/kernel_sass_stats.py [--arch 90]
+    python -m gptoss_edu.kernels.sass [--arch 90] [--only moe|norm]
 
 Triton compiles a kernel for any NVIDIA architecture on a machine without a GPU (its own
 ``ptxas`` ships with it), and ``cuobjdump`` (also shipped) prints the machine code (SASS). Each
 kernel is compiled as a launch would specialise it (pointers 16-byte aligned, the 20b's
-hidden and intermediate sizes 2880). For the readable kernel of ``kernels/moe.py`` (checkpoint
-layout, byte by byte) and the fast one of ``kernels/moe_fast.py`` (the GPU layout of
-``gptoss_edu.fast.mxfp4_layout``, 8 weights per 32-bit word), in each tile configuration, it prints:
+hidden and intermediate sizes 2880). Run it in a process without the interpreter
+(``TRITON_INTERPRET`` unset): the interpreter compiles nothing.
+
+For the MoE kernels, the readable one of ``moe`` (checkpoint layout, byte by byte) and the
+fast one of ``moe_fast`` (the GPU layout of ``gptoss_edu.fast.mxfp4_layout``, 8 weights per
+32-bit word), in each tile configuration, it prints:
 
 - registers per thread, the stack (local memory) per thread, and the instructions that store to and
   load from it (``STL``/``LDL``): values spill there when registers run out, and it is slow;
@@ -16,17 +19,22 @@ layout, byte by byte) and the fast one of ``kernels/moe_fast.py`` (the GPU layou
   A kernel that reads MXFP4 at the memory's speed needs a few instructions per weight at most
   (the goal of issue 18 is 4); everything above that is decode work the memory waits for;
 - the tensor-core instructions (``HMMA``/``HGMMA``) in that loop.
+
+For the fused RMSNorm kernels of ``norm_linear`` (the pre-norm fused into ``qkv``, and into
+the router with top-4 and softmax), in the tiles they pick for a decode step and a prefill,
+for 20b's 32 and 120b's 128 experts: registers, stack bytes and spill instructions.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import interpreter_enabled
 
 NUM_WARPS = 4  # the readable kernel's; the fast kernel's come from its CONFIGS table
 HIDDEN = INTERMEDIATE = 2880  # gpt-oss-20b and 120b
@@ -53,7 +61,7 @@ class KernelStats:
     instructions_per_weight: float
 
 
-def _compile(kernel, signature: dict, constexprs: dict, arch: int, warps: int):
+def compile_for(kernel, signature: dict, constexprs: dict, arch: int, warps: int):
     """Compile as a launch with aligned pointers and sizes divisible by 16 would (Triton's specialisation)."""
     import triton
     from triton.backends.compiler import GPUTarget
@@ -71,7 +79,7 @@ def _tool(name: str) -> str:
     return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name)
 
 
-def _sass_and_resources(cubin: bytes) -> tuple[list[tuple[int, str]], str]:
+def sass_and_resources(cubin: bytes) -> tuple[list[tuple[int, str]], str]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "kernel.cubin"
         path.write_bytes(cubin)
@@ -103,8 +111,8 @@ def kernel_stats(kernel_name: str, kernel, signature: dict, tile: str, sizes: tu
                   "DOT_DTYPE": tl.bfloat16}
     constexprs = {name: constexprs[name] for name in kernel.arg_names if name in constexprs}  # in argument order
     signature = {name: signature.get(name, "constexpr") for name in kernel.arg_names}
-    compiled = _compile(kernel, signature, constexprs, arch, warps)
-    instructions, usage = _sass_and_resources(compiled.asm["cubin"])
+    compiled = compile_for(kernel, signature, constexprs, arch, warps)
+    instructions, usage = sass_and_resources(compiled.asm["cubin"])
     registers = int(re.search(r"REG:(\d+)", usage).group(1))
     stack_bytes = int(re.search(r"STACK:(\d+)", usage).group(1))
     spills = sum(1 for _, text in instructions if re.match(r"(@!?P\d+\s+)?(STL|LDL)\b", text))
@@ -159,7 +167,7 @@ def fast_kernel_stats(arch: int = 90) -> list[KernelStats]:
     return stats
 
 
-def table(stats: list[KernelStats], arch: int) -> str:
+def moe_table(stats: list[KernelStats], arch: int) -> str:
     lines = [f"MoE kernels compiled for sm_{arch}, bf16 activations, hidden = intermediate = {HIDDEN}",
              "| kernel | tile (M, N, K) | warps | registers | stack bytes | STL/LDL instr. | loop instr. "
              "| tensor-core instr. | instr. per weight |", "|---|---|---|---|---|---|---|---|---|"]
@@ -170,14 +178,63 @@ def table(stats: list[KernelStats], arch: int) -> str:
     return "\n".join(lines)
 
 
+BF16_LINEAR = {"x_ptr": "*bf16", "scale_ptr": "*fp32", "w_ptr": "*bf16", "b_ptr": "*bf16", "out_ptr": "*bf16",
+               "rows": "i32", "features": "i32", "outputs": "i32", "eps": "fp32"}
+BF16_ROUTER = {"x_ptr": "*bf16", "scale_ptr": "*fp32", "w_ptr": "*bf16", "b_ptr": "*bf16", "normed_ptr": "*bf16",
+               "weights_ptr": "*bf16", "indices_ptr": "*i64", "rows": "i32", "features": "i32", "experts": "i32",
+               "eps": "fp32"}
+NORM_ROWS = {"decode, batch 1": 1, "prefill": 4096}
+
+
+def norm_resources(kernel, signature: dict, constexprs: dict, arch: int) -> tuple[int, int, int]:
+    """``(registers, stack bytes, spill instructions)`` of ``kernel`` compiled for ``sm_{arch}``."""
+    compiled = compile_for(kernel, {**signature, **dict.fromkeys(constexprs, "constexpr")}, constexprs, arch, NUM_WARPS)
+    instructions, usage = sass_and_resources(compiled.asm["cubin"])
+    spills = sum(1 for _, text in instructions if re.match(r"(@!?P\d+\s+)?(STL|LDL)\b", text))
+    return int(re.search(r"REG:(\d+)", usage).group(1)), int(re.search(r"STACK:(\d+)", usage).group(1)), spills
+
+
+def norm_kernel_stats(arch: int = 90) -> list[tuple[str, str, tuple[int, ...], tuple[int, int, int]]]:
+    """``(kernel, case, tile, (registers, stack, spills))`` for every kernel and case."""
+    import triton.language as tl
+    from gptoss_edu.kernels import norm_linear as fused
+
+    out = []
+    for case, rows in NORM_ROWS.items():
+        block_m, block_n, block_k = fused.norm_linear_tile(rows)
+        constexprs = {"HAS_BIAS": True, "DOT_DTYPE": tl.bfloat16, "BLOCK_M": block_m, "BLOCK_N": block_n,
+                      "BLOCK_K": block_k}
+        out.append(("norm_linear (qkv)", case, (block_m, block_n, block_k),
+                    norm_resources(fused._norm_linear_kernel, BF16_LINEAR, constexprs, arch)))
+        for experts in (32, 128):
+            block_m, block_e, block_k = fused.router_tile(rows, experts)
+            constexprs = {"K": 4, "DOT_DTYPE": tl.bfloat16, "BLOCK_M": block_m, "BLOCK_E": block_e, "BLOCK_TOP": 4,
+                          "BLOCK_K": block_k}
+            out.append((f"norm_and_route ({experts} experts)", case, (block_m, block_e, block_k),
+                        norm_resources(fused._norm_route_kernel, BF16_ROUTER, constexprs, arch)))
+    return out
+
+
+def norm_table(rows: list[tuple[str, str, tuple[int, ...], tuple[int, int, int]]], arch: int) -> str:
+    lines = [f"fused RMSNorm kernels compiled for sm_{arch}, {NUM_WARPS} warps, bf16 activations",
+             "| kernel | case | tile (M, N or E, K) | registers | stack bytes | STL/LDL instr. |", "|---|---|---|---|---|---|"]
+    lines += [f"| {kernel} | {case} | {tile} | {registers} | {stack} | {spills} |"
+              for kernel, case, tile, (registers, stack, spills) in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, default=90, help="compute capability times ten (90: H100/H200)")
+    parser.add_argument("--only", choices=("moe", "norm"), help="one family of kernels (default: both)")
     args = parser.parse_args(argv)
-    if os.environ.get("TRITON_INTERPRET") == "1":
+    if interpreter_enabled():
         print("TRITON_INTERPRET=1 is set: unset it, the interpreter compiles nothing", file=sys.stderr)
         return 2
-    print(table(moe_kernel_stats(args.arch) + fast_kernel_stats(args.arch), args.arch))
+    if args.only in (None, "moe"):
+        print(moe_table(moe_kernel_stats(args.arch) + fast_kernel_stats(args.arch), args.arch))
+    if args.only in (None, "norm"):
+        print(norm_table(norm_kernel_stats(args.arch), args.arch))
     return 0
 
 
