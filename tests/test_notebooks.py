@@ -42,6 +42,15 @@ def test_notebook_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them before committing"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_cells_have_unique_ids(path):
+    """nbformat 4.5 gives every cell an id (Jupyter writes them; a hand-inserted cell may lack one)."""
+    nb = json.loads(path.read_text())  # as committed: nbformat.read would fill in missing ids
+    if (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5):
+        ids = [cell.get("id") for cell in nb["cells"]]
+        assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: cells without an id or sharing one"
+
+
 def execute(path: Path, target: Path) -> str:
     """Run the notebook at ``path`` top to bottom in a fresh kernel (from its own folder); return the runner's line."""
     env = {**os.environ, "GPTOSS_EDU_CI": "1"}
