@@ -8,6 +8,8 @@ and knows how to end everything that process started:
   (all read-only), a minimal ``/etc``, private ``/proc``, ``/dev`` and a size-capped ``tmpfs``
   working directory; no capabilities, no further user namespaces, ``--die-with-parent``,
   ``--new-session``. Total memory and process count: a cgroup (:mod:`gptoss_edu.agent.cgroups`).
+  Behind that, a seccomp filter (:mod:`gptoss_edu.agent.seccomp`) refuses the system calls
+  Python never needs and exploits love (ptrace, bpf, io_uring, mount, namespaces...).
   Everything ends with the pid namespace: the parent kills its first process, which takes
   every other one with it, and waits until it is gone.
 * :class:`Docker`: a throwaway container as OpenAI's reference python tool uses (``--network
@@ -35,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gptoss_edu.agent import cgroups
+from gptoss_edu.agent import cgroups, seccomp
 from gptoss_edu.agent.sandbox_io import read_available
 
 WORKDIR = "/sandbox"
@@ -126,12 +128,14 @@ class Bubblewrap:
     def start(self, runner: str, limits: Limits, cpu_seconds: int, file_bytes: int) -> Call:
         report_read, report_write = _own_process_pipe()
         info_read, info_write = _own_process_pipe()
-        etc = [_data_fd(_PASSWD), _data_fd(_GROUP)]
-        command = [*bubblewrap_command(info_write, etc, limits.disk_bytes), sys.executable,
+        etc, filter_fd = [_data_fd(_PASSWD), _data_fd(_GROUP)], _seccomp_fd()
+        files = (*etc, *([] if filter_fd is None else [filter_fd]))
+        command = [*bubblewrap_command(info_write, etc, limits.disk_bytes, filter_fd), sys.executable,
                    *runner_argv(runner, report_write, limits, cpu_seconds, file_bytes)]
         command, limits_text, group = _limiter(limits, command)
+        limits_text += f"; {seccomp.describe() if filter_fd is not None else 'no seccomp filter for this machine'}"
         try:
-            process = _popen(command, pass_fds=(report_write, info_write, *etc))
+            process = _popen(command, pass_fds=(report_write, info_write, *files))
         except OSError:
             os.close(report_read)
             os.close(info_read)
@@ -139,7 +143,7 @@ class Bubblewrap:
                 group.remove()
             raise
         finally:
-            for fd in (report_write, info_write, *etc):
+            for fd in (report_write, info_write, *files):
                 os.close(fd)
         call = Call(process, report_read, limits_text)
         first = _first_process(info_read)
@@ -152,11 +156,16 @@ class Bubblewrap:
         return call
 
 
-def bubblewrap_command(info_fd: int, etc_fds: list[int], disk_bytes: int) -> list[str]:
-    """``bwrap`` arguments up to (not including) the program: namespaces, read-only Python, private tmpfs."""
+def bubblewrap_command(info_fd: int, etc_fds: list[int], disk_bytes: int, seccomp_fd: int | None = None) -> list[str]:
+    """``bwrap`` arguments up to (not including) the program: namespaces, read-only Python, private tmpfs.
+
+    ``seccomp_fd``: a file descriptor holding the seccomp program (:func:`_seccomp_fd`), or None for no filter.
+    """
     command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--uid", str(_SANDBOX_UID), "--gid", str(_SANDBOX_UID), "--hostname", "sandbox",
                "--info-fd", str(info_fd), "--ro-bind", "/usr", "/usr"]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         if os.path.islink(top):
             command += ["--symlink", os.readlink(top), top]
@@ -201,13 +210,18 @@ _PASSWD = f"sandbox:x:{_SANDBOX_UID}:{_SANDBOX_UID}:python tool:{WORKDIR}:/usr/s
 _GROUP = f"sandbox:x:{_SANDBOX_UID}:\n"
 
 
-def _data_fd(text: str) -> int:
-    """A pipe's read end holding ``text`` (small: it fits the pipe buffer), for ``--ro-bind-data``."""
+def _data_fd(data: str | bytes) -> int:
+    """A pipe's read end holding ``data`` (small: it fits the pipe buffer), for ``--ro-bind-data`` or ``--seccomp``."""
     read, write = _own_process_pipe()
     os.set_inheritable(read, True)
-    os.write(write, text.encode())
+    os.write(write, data.encode() if isinstance(data, str) else data)
     os.close(write)
     return read
+
+
+def _seccomp_fd() -> int | None:
+    """A pipe holding the seccomp program for ``bwrap --seccomp``, or None where this machine has no table for it."""
+    return _data_fd(seccomp.program()) if seccomp.host_architecture() is not None else None
 
 
 def _first_process(info_fd: int) -> int | None:
@@ -235,15 +249,16 @@ def _bubblewrap_probe(executable: str) -> str | None:
     if shutil.which("bwrap") is None:
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
     info_read, info_write = _own_process_pipe()
-    etc = [_data_fd(_PASSWD), _data_fd(_GROUP)]
-    command = [*bubblewrap_command(info_write, etc, 1 << 20), executable, "-I", "-c", "import json"]
+    etc, filter_fd = [_data_fd(_PASSWD), _data_fd(_GROUP)], _seccomp_fd()
+    files = (*etc, *([] if filter_fd is None else [filter_fd]))
+    command = [*bubblewrap_command(info_write, etc, 1 << 20, filter_fd), executable, "-I", "-c", "import json"]
     try:
-        probe = subprocess.run(command, capture_output=True, pass_fds=(info_write, *etc), timeout=30,
+        probe = subprocess.run(command, capture_output=True, pass_fds=(info_write, *files), timeout=30,
                                env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bwrap could not start: {error}"
     finally:
-        for fd in (info_read, info_write, *etc):
+        for fd in (info_read, info_write, *files):
             os.close(fd)
     if probe.returncode != 0:
         detail = probe.stderr.decode(errors="replace").strip().splitlines()
