@@ -6,7 +6,7 @@ can switch them off. So the code runs inside an isolation engine chosen by
 :mod:`gptoss_edu.agent.sandbox_backends`:
 
 * ``"bubblewrap"`` (Linux): namespaces, a read-only Python, a private tmpfs, a cgroup for the
-  total memory and process count;
+  total memory and process count, a seccomp filter (:mod:`gptoss_edu.agent.seccomp`);
 * ``"docker"``: a throwaway container, where a Docker daemon is reachable;
 * ``"unisolated"``: no isolation at all, only when asked for by that name (it warns once).
 
@@ -75,7 +75,8 @@ class ExecutionResult:
     """What one run produced (before truncation) and how it ended, as measured by the parent.
 
     ``backend`` names the isolation engine that ran the code, ``network`` what the code could
-    reach, ``limits`` how memory and process count were bounded; ``returncode`` is negative for a
+    reach, ``limits`` how memory and process count were bounded (and, under bubblewrap, which
+    system calls the seccomp filter refuses); ``returncode`` is negative for a
     death by signal; ``oom_killed`` is True/False where a cgroup reports it, else None;
     ``refused_limits`` lists per-process limits the system would not set (macOS refuses ``RLIMIT_AS``).
     """

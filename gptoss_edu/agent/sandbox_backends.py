@@ -128,12 +128,12 @@ class Bubblewrap:
     def start(self, runner: str, limits: Limits, cpu_seconds: int, file_bytes: int) -> Call:
         report_read, report_write = _own_process_pipe()
         info_read, info_write = _own_process_pipe()
-        etc, filter_fd = [_data_fd(_PASSWD), _data_fd(_GROUP)], _seccomp_fd()
+        etc, (filter_fd, filter_text) = [_data_fd(_PASSWD), _data_fd(_GROUP)], _seccomp_fd()
         files = (*etc, *([] if filter_fd is None else [filter_fd]))
         command = [*bubblewrap_command(info_write, etc, limits.disk_bytes, filter_fd), sys.executable,
                    *runner_argv(runner, report_write, limits, cpu_seconds, file_bytes)]
         command, limits_text, group = _limiter(limits, command)
-        limits_text += f"; {seccomp.describe() if filter_fd is not None else 'no seccomp filter for this machine'}"
+        limits_text += f"; {filter_text}"
         try:
             process = _popen(command, pass_fds=(report_write, info_write, *files))
         except OSError:
@@ -219,9 +219,13 @@ def _data_fd(data: str | bytes) -> int:
     return read
 
 
-def _seccomp_fd() -> int | None:
-    """A pipe holding the seccomp program for ``bwrap --seccomp``, or None where this machine has no table for it."""
-    return _data_fd(seccomp.program()) if seccomp.host_architecture() is not None else None
+def _seccomp_fd() -> tuple[int | None, str]:
+    """A pipe holding the seccomp program for ``bwrap --seccomp`` (None where this machine has no table for it),
+    and what it refuses, in words."""
+    arch = seccomp.host_architecture()
+    if arch is None:
+        return None, "no seccomp filter (no syscall table for this machine)"
+    return _data_fd(seccomp.program()), seccomp.describe(arch)
 
 
 def _first_process(info_fd: int) -> int | None:
@@ -249,7 +253,7 @@ def _bubblewrap_probe(executable: str) -> str | None:
     if shutil.which("bwrap") is None:
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
     info_read, info_write = _own_process_pipe()
-    etc, filter_fd = [_data_fd(_PASSWD), _data_fd(_GROUP)], _seccomp_fd()
+    etc, (filter_fd, _) = [_data_fd(_PASSWD), _data_fd(_GROUP)], _seccomp_fd()
     files = (*etc, *([] if filter_fd is None else [filter_fd]))
     command = [*bubblewrap_command(info_write, etc, 1 << 20, filter_fd), executable, "-I", "-c", "import json"]
     try:

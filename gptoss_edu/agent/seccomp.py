@@ -10,7 +10,8 @@ reads from a file descriptor), built here from a table, with no dependency:
 
 * the audit architecture is checked first: x86_64 and aarch64 have a table; any other ABI
   (i386 through ``int 0x80``, arm32 compat, the x32 ABI's ``nr | 0x40000000`` on x86_64) could
-  name the same call by another number, so it kills the process;
+  name the same call by another number, so it kills the process (on x86_64 so does any number
+  at or above ``0x40000000``, ``syscall(-1)`` included: no real call lives there);
 * every call in :data:`DENIED` fails with ``EPERM``, a clear "Operation not permitted" the model
   can read (a kill would only show a dead process);
 * a few calls are refused depending on an argument (:data:`ARGUMENT_RULES`): ``clone`` with a
@@ -144,10 +145,15 @@ def host_architecture() -> str | None:
         platform.machine().lower())
 
 
-def describe() -> str:
-    """One line for :attr:`ExecutionResult.limits`: what the filter refuses."""
-    return (f"seccomp: {len(DENIED)} syscalls denied (EPERM), plus namespace clone flags, clone3, personality "
-            "changes and socket families other than unix/inet/inet6")
+def denied_count(arch: str) -> int:
+    """How many system calls of :data:`DENIED` exist on ``arch`` (and so are refused there)."""
+    return sum(syscall.number(arch) is not None for syscall in DENIED)
+
+
+def describe(arch: str) -> str:
+    """One line for :attr:`ExecutionResult.limits`: what the filter refuses on ``arch``."""
+    return (f"seccomp: {denied_count(arch)} syscalls denied (EPERM), plus namespace clone flags, clone3, "
+            "personality changes and socket families other than unix/inet/inet6")
 
 
 def _assemble(lines: list[tuple[int, str | int, str | int, int] | str]) -> bytes:
