@@ -55,3 +55,23 @@ def fail_on_rank_1() -> None:
     if dist.get_rank() == 1:
         raise ZeroDivisionError("rank 1 fails on purpose")
     dist.barrier()
+
+
+def split_with_interpreted_kernels(folder: str, length: int, new_tokens: int) -> dict:
+    """On this rank, both modes with the Triton cores put in by ``accelerate`` (under the interpreter):
+    logits, greedy tokens and the experts core each layer holds."""
+    from gptoss_edu.kernels import use_interpreter
+
+    from gptoss_edu.fast import accelerate
+
+    use_interpreter()  # a fresh spawned process: no kernel module is imported yet
+    results = {}
+    for mode in ("tensor", "expert"):
+        model = parallel.load_model(folder, mode)
+        report = accelerate(model, interpreter=True, notice=None)
+        ids = prompt(model.config, length)
+        results[mode] = {"triton": report.triton, "logits": model(ids),
+                         "greedy": list(gptoss_edu.generate(model, ids[:12], new_tokens, stop_tokens=())),
+                         "experts_cores": {(type(b.mlp.experts_core).__name__, b.mlp.experts_core.core.__name__)
+                                           for b in model.block}}
+    return results

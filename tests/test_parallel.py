@@ -83,6 +83,22 @@ def test_split_model_matches_one_process(folders, single, world_size, tmp_path):
         assert all(("all_to_all" in s) == (mode == "expert") for s in sent)
 
 
+@pytest.mark.slow
+def test_split_model_runs_the_triton_cores_like_one_process(folders, single):
+    """``accelerate`` on a split model (kernels under the interpreter): the split wraps the Triton cores, same logits."""
+    pytest.importorskip("triton")
+    ranks = run_parallel(parallel_jobs.split_with_interpreted_kernels, 2,
+                         args=(folders["original"], LENGTH, 3), timeout_s=JOB_TIMEOUT_S)
+    wrapper = {"tensor": "AllReducedExperts", "expert": "ExpertDispatch"}
+    for rank, results in enumerate(ranks):
+        for mode, got in results.items():
+            where = f"{mode} rank {rank}/2"
+            assert got["triton"], where
+            assert got["experts_cores"] == {(wrapper[mode], "triton_experts_core")}, where
+            assert relative_error(got["logits"], single["logits"]) < 1e-5, where
+            assert got["greedy"] == single["greedy"][:3], where
+
+
 def test_plan_errors_name_the_numbers():
     with pytest.raises(ValueError, match=r"world size 3 .*num_key_value_heads=4"):
         check_world_size(CFG, "tensor", 3)
