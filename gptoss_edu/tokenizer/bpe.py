@@ -30,16 +30,14 @@ from __future__ import annotations
 
 import heapq
 import operator
-from array import array
-from collections.abc import Collection, Iterable, Mapping
-from itertools import chain, compress, groupby, repeat
+from collections.abc import Collection, Mapping
+from itertools import compress, groupby, repeat
 from typing import NoReturn
 
 LONG_CHUNK = 64  # bytes; beyond this the heap version is faster than rescanning
 _NO_MERGE = 1 << 62  # larger than any rank
 _SINGLE_BYTES = [bytes([byte]) for byte in range(256)]
 _ABSORBED = -2  # prev_start of a part merged into its left neighbour
-_ARRAY_FROM = 8192  # bytes; from this length _merge_long keeps its integers in arrays, not lists
 
 
 def bpe_merge(piece: bytes, ranks: Mapping[bytes, int], joinable: Collection[int] | None = None,
@@ -83,32 +81,11 @@ def byte_pair_encode(piece: bytes, ranks: Mapping[bytes, int], joinable: Collect
                 _raise_missing_byte(piece, ranks)
             return _merge_run(len(piece), run)
         return _merge_long(piece, ranks) if joinable is None else _merge_pieces(piece, ranks, joinable)
+    parts = _merge_short(piece, ranks)
     try:
-        if len(piece) <= 3:
-            return _merge_tiny(piece, ranks)
-        return list(map(ranks.__getitem__, _merge_short(piece, ranks)))
+        return list(map(ranks.__getitem__, parts))
     except KeyError:
         _raise_missing_byte(piece, ranks)
-
-
-def _merge_tiny(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
-    """The rule written out for at most three bytes ``a b c``: of the pairs ``ab`` and ``bc`` the
-    lower-rank one merges (``ab`` on a tie, when both are the same bytes), then ``abc`` if it is a token."""
-    if len(piece) < 2:
-        return [ranks[piece]] if piece else []
-    get = ranks.get
-    if len(piece) == 2:
-        rank = get(piece)
-        return [rank] if rank is not None else [ranks[piece[:1]], ranks[piece[1:]]]
-    first, second = get(piece[:2]), get(piece[1:])
-    if first is None and second is None:
-        return [ranks[piece[:1]], ranks[piece[1:2]], ranks[piece[2:]]]
-    whole = get(piece)
-    if whole is not None:
-        return [whole]
-    if first is not None and (second is None or first <= second):
-        return [first, ranks[piece[2:]]]
-    return [ranks[piece[:1]], second]
 
 
 def _raise_missing_byte(piece: bytes, ranks: Mapping[bytes, int]) -> NoReturn:
@@ -122,13 +99,15 @@ def _merge_pieces(piece: bytes, ranks: Mapping[bytes, int], joinable: Collection
     cuts = list(compress(range(1, len(piece)), map(operator.not_, map(joinable.__contains__, pairs))))
     if not cuts:
         return _merge_long(piece, ranks)
-    parts = list(map(piece.__getitem__, map(slice, [0, *cuts], [*cuts, len(piece)])))
-    done = {part: byte_pair_encode(part, ranks, joinable) for part in dict.fromkeys(parts)}  # each once, in order
-    return list(chain.from_iterable(map(done.__getitem__, parts)))
-
-
-def _int_array(values: Iterable[int]) -> array:
-    return array("q", values)
+    done: dict[bytes, list[int]] = {}
+    ids: list[int] = []
+    for start, end in zip([0, *cuts], [*cuts, len(piece)]):
+        part = piece[start:end]
+        part_ids = done.get(part)
+        if part_ids is None:
+            part_ids = done[part] = byte_pair_encode(part, ranks, joinable)
+        ids += part_ids
+    return ids
 
 
 def _merge_short(piece: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
@@ -159,13 +138,12 @@ def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     # left to right in one sweep.
     n = len(piece)
     get = ranks.get
-    store = list if n < _ARRAY_FROM else _int_array  # compact arrays: fewer cache misses on long chunks
-    next_start = store(range(1, n + 1))
-    prev_start = store(range(-1, n - 1))
+    next_start = list(range(1, n + 1))
+    prev_start = list(range(-1, n - 1))
     # Pairs as ints (256 * first byte + second): each distinct pair is looked up once.
     pairs = list(map(operator.add, map(operator.mul, piece[:-1], repeat(256)), piece[1:]))
     pair_ranks = {pair: get(bytes(divmod(pair, 256)), -1) for pair in set(pairs)}
-    pair_rank = store(map(pair_ranks.__getitem__, pairs))
+    pair_rank = list(map(pair_ranks.__getitem__, pairs))
     pair_rank.append(-1)
     part_id = list(map(get, map(_SINGLE_BYTES.__getitem__, piece)))
     if None in part_id:
