@@ -38,6 +38,7 @@ LONG_CHUNK = 64  # bytes; beyond this the heap version is faster than rescanning
 _NO_MERGE = 1 << 62  # larger than any rank
 _SINGLE_BYTES = [bytes([byte]) for byte in range(256)]
 _ABSORBED = -2  # prev_start of a part merged into its left neighbour
+_MAX_BLOCKS = 64  # _merge_run gives up beyond this many blocks of equal parts
 
 
 def bpe_merge(piece: bytes, ranks: Mapping[bytes, int], joinable: Collection[int] | None = None,
@@ -79,7 +80,9 @@ def byte_pair_encode(piece: bytes, ranks: Mapping[bytes, int], joinable: Collect
             run = runs.get(piece[0], {})
             if 1 not in run:
                 _raise_missing_byte(piece, ranks)
-            return _merge_run(len(piece), run)
+            ids = _merge_run(len(piece), run)
+            if ids is not None:
+                return ids
         return _merge_long(piece, ranks) if joinable is None else _merge_pieces(piece, ranks, joinable)
     parts = _merge_short(piece, ranks)
     try:
@@ -204,7 +207,7 @@ def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     return list(compress(part_id, map(_ABSORBED.__ne__, prev_start)))
 
 
-def _merge_run(n: int, run: Mapping[int, int]) -> list[int]:
+def _merge_run(n: int, run: Mapping[int, int]) -> list[int] | None:
     """The token ids of one byte repeated ``n`` times; ``run[k]`` is the rank of that byte repeated ``k`` times.
 
     Every part is then the byte repeated some number of times, so a pair's rank depends only on
@@ -217,8 +220,10 @@ def _merge_run(n: int, run: Mapping[int, int]) -> list[int]:
     ``(2L, 2L)``, ``(2L, L)``, ``(2L, next)``) have no rank below ``r``: the pairs left of the
     block are unchanged save one whose rank is not ``r`` (it holds more bytes than token ``r``),
     so the leftmost pair of the lowest rank is still the block's next one. Those merges are
-    done at once, ``[L, c]`` becoming ``[2L, k], [L, c - 2k]``. The blocks stay few, so each
-    search for the lowest pair is short.
+    done at once, ``[L, c]`` becoming ``[2L, k], [L, c - 2k]``. The blocks stay few (a handful
+    for o200k), so each search for the lowest pair is short; should a contrived vocabulary make
+    more than ``_MAX_BLOCKS`` of them, ``None`` is returned and the caller merges the bytes the
+    ordinary way.
     """
     rank_of = run.get
     blocks = [[1, n]]
@@ -244,6 +249,8 @@ def _merge_run(n: int, run: Mapping[int, int]) -> list[int]:
             following, after = blocks[where + 1]
             blocks[where : where + 2] = [[length, count - 1], [length + following, 1], [following, after - 1]]
         blocks = _coalesced(blocks)
+        if len(blocks) > _MAX_BLOCKS:
+            return None
     return [rank for length, count in blocks for rank in repeat(run[length], count)]
 
 
