@@ -23,6 +23,10 @@ A merge stays inside one piece, and the lowest-rank-first order restricted to on
 that piece's own order, so encoding the pieces separately gives the same tokens. One megabyte
 of random punctuation falls into pieces of about three bytes, most of them repeats.
 
+A long run of one byte (``"a" * 1_000_000``, a line of ``=``) is merged by ``_merge_run``, which
+applies the same rule to blocks of equal parts (``run_ranks`` lists the run tokens): the merges
+are the rule's, one at a time, many done at once where the rule provably repeats itself.
+
 Every byte of a chunk must have a rank (true for byte-level vocabularies: all 256 bytes are
 tokens); a missing byte raises ``KeyError`` naming it.
 """
