@@ -2,14 +2,26 @@
 apostrophes encode to tiktoken's ids; the BPE's two merge loops agree with each other."""
 from __future__ import annotations
 
+import itertools
 import random
 import string
 
+import pytest
 import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gptoss_edu.tokenizer.bpe import _merge_long, _merge_pieces, _merge_short, joinable_pairs
+from gptoss_edu.tokenizer import bpe
+from gptoss_edu.tokenizer.bpe import (
+    _merge_long,
+    _merge_pieces,
+    _merge_run,
+    _merge_short,
+    bpe_merge,
+    byte_pair_encode,
+    joinable_pairs,
+    run_ranks,
+)
 
 _RANGES = {
     "ascii letters": [(0x41, 0x5A), (0x61, 0x7A)],
@@ -157,3 +169,77 @@ def test_merge_loops_agree_with_tiktoken_on_scrambled_vocabularies():
             assert _merge_long(piece, ranks) == expected, piece
             assert reference._encode_single_piece(piece) == (
                 [ranks[piece]] if piece in ranks else expected), piece
+
+
+def test_runs_of_one_byte_match_tiktoken_for_every_length(ours, theirs):
+    # Long runs of one byte are merged a block of equal parts at a time (``_merge_run``).
+    for character in (" ", "a", "0", "-", "=", "\n"):
+        for length in range(1, 5001):
+            piece = (character * length).encode()
+            assert ours._encode_single_piece(piece) == theirs._encode_single_piece(piece), (character, length)
+        assert ours.encode_ordinary(character * 5000) == theirs.encode_ordinary(character * 5000), character
+
+
+def test_runs_of_a_multibyte_character_match_tiktoken(ours, theirs):
+    # Not a run of one byte: the general merge loop, checked here beside the run shortcut.
+    for character in ("\u00e9", "\u3000", "\U0001f600"):
+        for length in [*range(1, 400), 1000, 2047, 5000]:
+            piece = (character * length).encode()
+            assert ours._encode_single_piece(piece) == theirs._encode_single_piece(piece), (character, length)
+
+
+def _run_rich_vocabulary(rng: random.Random) -> dict[bytes, int]:
+    """All bytes, runs of ``a`` and ``b`` of random lengths, and random a/b/c substrings, ranks shuffled:
+    merges inside a run then often create pairs of lower rank than the one just merged."""
+    pieces = {bytes([byte]) for byte in range(256)}
+    for byte in b"ab":
+        longest = rng.choice([12, 20, 40])
+        pieces.update(bytes([byte]) * length for length in rng.sample(range(2, longest), rng.randint(2, 10)))
+    for _ in range(rng.choice([0, 50])):
+        text = "".join(rng.choices("abc", k=10)).encode()
+        start = rng.randrange(9)
+        pieces.add(text[start : start + rng.randint(2, 5)])
+    order = list(pieces)
+    rng.shuffle(order)
+    return {piece: rank for rank, piece in enumerate(order)}
+
+
+@pytest.mark.parametrize("max_blocks", [bpe._MAX_BLOCKS, 2])
+def test_run_merge_matches_tiktoken_on_random_run_vocabularies(monkeypatch, max_blocks):
+    # With at most 2 blocks allowed, most long runs take the fallback to the ordinary merge loop.
+    monkeypatch.setattr(bpe, "_MAX_BLOCKS", max_blocks)
+    rng = random.Random(13)
+    for _ in range(150):
+        ranks = _run_rich_vocabulary(rng)
+        runs, joinable = run_ranks(ranks), joinable_pairs(ranks)
+        reference = tiktoken.Encoding("runs", pat_str=r"\S+", mergeable_ranks=ranks, special_tokens={})
+        for length in [*range(1, 100), *rng.sample(range(100, 3000), 5)]:
+            piece = b"a" * length
+            expected = reference._encode_single_piece(piece)
+            assert _merge_run(length, runs[ord("a")]) in (_merge_long(piece, ranks), None), length
+            assert bpe_merge(piece, ranks, joinable, runs) == expected, length
+
+
+def test_short_chunks_match_tiktoken_on_scrambled_vocabularies():
+    # Every string of one to four bytes over a, b, c, in random rank orders (ties, lower ranks created).
+    rng = random.Random(14)
+    words = [bytes(word) for length in range(1, 5) for word in itertools.product(b"abc", repeat=length)]
+    assert byte_pair_encode(b"", {}) == []
+    for _ in range(30):
+        ranks = _scrambled_vocabulary(rng)
+        reference = tiktoken.Encoding("scrambled", pat_str=r"\S+", mergeable_ranks=ranks, special_tokens={})
+        for word in words:
+            expected = [ranks[part] for part in _merge_short(word, ranks)]
+            assert byte_pair_encode(word, ranks) == expected, word
+            assert bpe_merge(word, ranks) == reference._encode_single_piece(word), word
+
+
+def test_merge_loop_on_very_long_chunks_matches_tiktoken(ours, theirs):
+    rng = random.Random(15)
+    for _ in range(3):
+        ranks = _scrambled_vocabulary(rng)
+        reference = tiktoken.Encoding("scrambled", pat_str=r"\S+", mergeable_ranks=ranks, special_tokens={})
+        piece = "".join(rng.choices("abc", k=13_000)).encode()
+        assert _merge_long(piece, ranks) == reference._encode_single_piece(piece)
+    text = "".join(rng.choices(string.ascii_lowercase, k=30_000))
+    assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)

@@ -23,6 +23,10 @@ A merge stays inside one piece, and the lowest-rank-first order restricted to on
 that piece's own order, so encoding the pieces separately gives the same tokens. One megabyte
 of random punctuation falls into pieces of about three bytes, most of them repeats.
 
+A long run of one byte (``"a" * 1_000_000``, a line of ``=``) is merged by ``_merge_run``, which
+applies the same rule to blocks of equal parts (``run_ranks`` lists the run tokens): the merges
+are the rule's, one at a time, many done at once where the rule provably repeats itself.
+
 Every byte of a chunk must have a rank (true for byte-level vocabularies: all 256 bytes are
 tokens); a missing byte raises ``KeyError`` naming it.
 """
@@ -38,18 +42,21 @@ LONG_CHUNK = 64  # bytes; beyond this the heap version is faster than rescanning
 _NO_MERGE = 1 << 62  # larger than any rank
 _SINGLE_BYTES = [bytes([byte]) for byte in range(256)]
 _ABSORBED = -2  # prev_start of a part merged into its left neighbour
+_MAX_BLOCKS = 64  # _merge_run gives up beyond this many blocks of equal parts
 
 
-def bpe_merge(piece: bytes, ranks: Mapping[bytes, int], joinable: Collection[int] | None = None) -> list[int]:
+def bpe_merge(piece: bytes, ranks: Mapping[bytes, int], joinable: Collection[int] | None = None,
+              runs: Mapping[int, Mapping[int, int]] | None = None) -> list[int]:
     """The token ids of one pre-tokenized chunk (``piece`` as UTF-8 bytes).
 
     ``joinable``, when given, is ``joinable_pairs(ranks)``: long chunks are then cut where no
-    merge can reach (same result, faster).
+    merge can reach. ``runs``, when given, is ``run_ranks(ranks)``: a long run of one byte is
+    then merged a block of equal parts at a time. Both give the same result, faster.
     """
     rank = ranks.get(piece)
     if rank is not None:  # a chunk that is a whole token is looked up directly, as tiktoken does
         return [rank]
-    return byte_pair_encode(piece, ranks, joinable)
+    return byte_pair_encode(piece, ranks, joinable, runs)
 
 
 def joinable_pairs(ranks: Mapping[bytes, int]) -> frozenset[int]:
@@ -60,9 +67,26 @@ def joinable_pairs(ranks: Mapping[bytes, int]) -> frozenset[int]:
     return frozenset(pairs)
 
 
-def byte_pair_encode(piece: bytes, ranks: Mapping[bytes, int], joinable: Collection[int] | None = None) -> list[int]:
+def run_ranks(ranks: Mapping[bytes, int]) -> dict[int, dict[int, int]]:
+    """For each byte, ``{k: rank}`` of every token that is that byte repeated ``k`` times."""
+    runs: dict[int, dict[int, int]] = {}
+    for token, rank in ranks.items():
+        if token and token.count(token[:1]) == len(token):
+            runs.setdefault(token[0], {})[len(token)] = rank
+    return runs
+
+
+def byte_pair_encode(piece: bytes, ranks: Mapping[bytes, int], joinable: Collection[int] | None = None,
+                     runs: Mapping[int, Mapping[int, int]] | None = None) -> list[int]:
     """The merges alone, without the whole-chunk lookup (the two can differ on rare chunks)."""
     if len(piece) > LONG_CHUNK:
+        if runs is not None and piece.count(piece[:1]) == len(piece):
+            run = runs.get(piece[0], {})
+            if 1 not in run:
+                _raise_missing_byte(piece, ranks)
+            ids = _merge_run(len(piece), run)
+            if ids is not None:
+                return ids
         return _merge_long(piece, ranks) if joinable is None else _merge_pieces(piece, ranks, joinable)
     parts = _merge_short(piece, ranks)
     try:
@@ -185,3 +209,82 @@ def _merge_long(piece: bytes, ranks: Mapping[bytes, int]) -> list[int]:
                 push(queue, rank)
                 break
     return list(compress(part_id, map(_ABSORBED.__ne__, prev_start)))
+
+
+def _merge_run(n: int, run: Mapping[int, int]) -> list[int] | None:
+    """The token ids of one byte repeated ``n`` times; ``run[k]`` is the rank of that byte repeated ``k`` times.
+
+    Every part is then the byte repeated some number of times, so a pair's rank depends only on
+    the sum of its two lengths, and the parts are kept as blocks ``[length, count]`` of equal
+    neighbours (a megabyte of ``a`` is one block ``[1, 1_000_000]``, later ``[8, 125_000]``).
+    The merges are exactly the rule's, one at a time: find the lowest-rank pair, leftmost on a
+    tie (inside a block of ``count >= 2`` or where two blocks meet), and merge it. When it is
+    the first pair of a block ``[L, c]`` of rank ``r``, the next merges are the block's next
+    pairs, left to right, for as long as the pairs each merge creates (``(previous, 2L)``,
+    ``(2L, 2L)``, ``(2L, L)``, ``(2L, next)``) have no rank below ``r``: the pairs left of the
+    block are unchanged save one whose rank is not ``r`` (it holds more bytes than token ``r``),
+    so the leftmost pair of the lowest rank is still the block's next one. Those merges are
+    done at once, ``[L, c]`` becoming ``[2L, k], [L, c - 2k]``. The blocks stay few (a handful
+    for o200k), so each search for the lowest pair is short; should a contrived vocabulary make
+    more than ``_MAX_BLOCKS`` of them, ``None`` is returned and the caller merges the bytes the
+    ordinary way.
+    """
+    rank_of = run.get
+    blocks = [[1, n]]
+    while True:
+        best, where, inner = None, 0, False
+        for i, (length, count) in enumerate(blocks):  # pairs in text order: strict < keeps the leftmost
+            if count > 1:
+                rank = rank_of(2 * length)
+                if rank is not None and (best is None or rank < best):
+                    best, where, inner = rank, i, True
+            if i + 1 < len(blocks):
+                rank = rank_of(length + blocks[i + 1][0])
+                if rank is not None and (best is None or rank < best):
+                    best, where, inner = rank, i, False
+        if best is None:
+            break
+        length, count = blocks[where]
+        if inner:
+            merges = _block_merges(best, length, count, blocks[where - 1][0] if where else None,
+                                   blocks[where + 1][0] if where + 1 < len(blocks) else None, rank_of)
+            blocks[where : where + 1] = [[2 * length, merges], [length, count - 2 * merges]]
+        else:
+            following, after = blocks[where + 1]
+            blocks[where : where + 2] = [[length, count - 1], [length + following, 1], [following, after - 1]]
+        blocks = _coalesced(blocks)
+        if len(blocks) > _MAX_BLOCKS:
+            return None
+    return [rank for length, count in blocks for rank in repeat(run[length], count)]
+
+
+def _block_merges(rank: int, length: int, count: int, previous: int | None, following: int | None,
+                  rank_of) -> int:
+    """How many of block ``[length, count]``'s pairs (rank ``rank``) merge in a row from its left end."""
+    def lower(total: int | None) -> bool:
+        if total is None:
+            return False
+        created = rank_of(total)
+        return created is not None and created < rank
+
+    double, most = 2 * length, count // 2
+    # The first merge creates (previous, 2L), and (2L, L) or, when the block had two parts, (2L, next).
+    right = 3 * length if count > 2 else (double + following if following is not None else None)
+    if lower(previous + double if previous is not None else None) or lower(right) or most == 1:
+        return 1
+    # Merge j >= 2 creates (2L, 2L), and (2L, L) (not lower: the first merge made one) or, when it
+    # is the block's last pair, (2L, next), after which the block is done anyway.
+    return 2 if lower(2 * double) else most
+
+
+def _coalesced(blocks: list[list[int]]) -> list[list[int]]:
+    """The blocks without empty ones, neighbours of one length joined."""
+    joined: list[list[int]] = []
+    for length, count in blocks:
+        if count == 0:
+            continue
+        if joined and joined[-1][0] == length:
+            joined[-1][1] += count
+        else:
+            joined.append([length, count])
+    return joined

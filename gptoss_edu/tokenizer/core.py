@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from .bpe import LONG_CHUNK, bpe_merge, joinable_pairs
+from .bpe import LONG_CHUNK, bpe_merge, joinable_pairs, run_ranks
 from .pretokenizer import O200K_PATTERN, compile_pattern
 from .specials import special_token_regex
 
@@ -272,6 +272,11 @@ class Tokenizer:
         """The byte pairs a merge can join (built on the first long chunk, about 0.1 s for o200k)."""
         return joinable_pairs(self.mergeable_ranks)
 
+    @functools.cached_property
+    def _runs(self) -> dict[int, dict[int, int]]:
+        """The ranks of the tokens that repeat one byte (``bpe.run_ranks``), for long runs."""
+        return run_ranks(self.mergeable_ranks)
+
     def _encode_chunk(self, chunk: str) -> list[int]:
         chunk_ids = self._merge(chunk.encode("utf-8"))
         if len(self._cache) >= _CACHE_LIMIT:
@@ -285,8 +290,11 @@ class Tokenizer:
         return self._merge(piece)
 
     def _merge(self, piece: bytes) -> list[int]:
-        """``bpe_merge`` of one chunk; a long one is first cut where no merge can reach."""
-        return bpe_merge(piece, self.mergeable_ranks, self._joinable if len(piece) > LONG_CHUNK else None)
+        """``bpe_merge`` of one chunk; a long one is first cut where no merge can reach, a long run of one byte
+        merged a block at a time."""
+        if len(piece) <= LONG_CHUNK:
+            return bpe_merge(piece, self.mergeable_ranks)
+        return bpe_merge(piece, self.mergeable_ranks, self._joinable, self._runs)
 
     def _encode_bytes(self, text: bytes) -> list[int]:
         """Tokens of bytes that need not be valid UTF-8 (tiktoken's private helper; ``unstable``)."""
