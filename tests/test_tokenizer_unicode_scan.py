@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from gptoss_edu.tokenizer.charclass import BASE_CLASSES, class_ranges
+from gptoss_edu.tokenizer.charclass import BASE_CLASSES, class_ranges, stand_in_table
 from gptoss_edu.tokenizer.unicode_classes import REGEX_SYNTAX_VERSION, UNICODE_VERSION
 
 CODE_POINTS = [code for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]  # surrogates cannot be UTF-8
@@ -114,6 +114,13 @@ def test_base_classes_are_disjoint_and_sorted():
         for first, last in ranges:
             for code in (first, last):
                 assert owner.setdefault(code, name) == name, f"U+{code:04X} is in {owner[code]} and {name}"
+
+
+def test_stand_ins_keep_ascii_and_only_ascii():
+    """ASCII stands for itself and nothing else stands for ASCII: the pre-tokenizer then takes ASCII chunks as they are."""
+    table = stand_in_table()
+    assert table[:128] == "".join(map(chr, range(128)))
+    assert not any(ch.isascii() for ch in table[128:])
 
 
 def test_tokenizer_needs_no_regex_package(theirs):

@@ -177,8 +177,9 @@ class Pretokenizer:
         chunks = self.regex.findall(stand_ins)
         if stand_ins is text:  # ASCII: every character stands for itself
             return chunks
+        # Stand-ins of non-ASCII characters are non-ASCII: an ASCII chunk is already the text's own.
         ends = list(accumulate(map(len, chunks)))
-        return list(map(text.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+        return [chunk if chunk.isascii() else text[start:end] for chunk, start, end in zip(chunks, [0, *ends[:-1]], ends)]
 
     def finditer(self, text: str) -> Iterator[tuple[str, re.Match[str]]]:
         """Each chunk of ``text`` with its match over the stand-in text (for ``lastindex``, spans)."""
