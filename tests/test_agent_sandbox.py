@@ -167,7 +167,7 @@ def test_docker_command_keeps_the_container_closed():
     limits = SandboxLimits(memory_bytes=256 << 20, max_processes=16, disk_bytes=8 << 20)
     command = Docker("python:3.11-slim").command("RUNNER", limits, 3, 1 << 20, "gptoss-python-test")
     joined = " ".join(command)
-    for expected in ("run --rm -i --name gptoss-python-test", "--network none", f"--memory {256 << 20}",
+    for expected in ("run --rm -i --init --name gptoss-python-test", "--network none", f"--memory {256 << 20}",
                      f"--memory-swap {256 << 20}", "--pids-limit 16", "--read-only", "--cap-drop ALL",
                      "--security-opt no-new-privileges", "--user 65534:65534", f"/sandbox:rw,size={8 << 20}",
                      f"--shm-size {8 << 20}"):

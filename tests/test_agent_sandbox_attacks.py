@@ -122,7 +122,9 @@ def test_files_outside_cannot_be_read(backend, tmp_path):
             "print(out)")
     text = everything(run(backend, code))
     assert token not in text
-    assert "root:x:0:0" not in text and all(line not in text for line in host_passwd.splitlines() if "/home/" in line)
+    # A Docker image has an /etc/passwd of its own (with a root line); bubblewrap's minimal /etc has none.
+    assert backend == "docker" or "root:x:0:0" not in text
+    assert all(line not in text for line in host_passwd.splitlines() if "/home/" in line)
 
 
 @pytest.fixture

@@ -287,7 +287,8 @@ class Docker:
     def command(self, runner: str, limits: Limits, cpu_seconds: int, file_bytes: int, name: str) -> list[str]:
         """The ``docker run`` line; the runner reports on stderr (fd 2), as ``docker run`` passes no other fd."""
         memory = str(limits.memory_bytes)
-        return ["docker", "run", "--rm", "-i", "--name", name, "--network", "none", "--memory", memory,
+        # --init: a tiny init is PID 1, so the runner gets ordinary signal semantics (PID 1 ignores its own SIGKILL)
+        return ["docker", "run", "--rm", "-i", "--init", "--name", name, "--network", "none", "--memory", memory,
                 "--memory-swap", memory, "--pids-limit", str(limits.max_processes), "--read-only",
                 "--tmpfs", f"{WORKDIR}:rw,size={limits.disk_bytes},mode=1777", "--shm-size", str(limits.disk_bytes),
                 "--workdir", WORKDIR,
