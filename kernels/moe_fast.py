@@ -17,12 +17,16 @@ this one is shaped for the memory bus:
   address is provably aligned, so loads are 16-byte vectors. Rows past the edge are clamped
   to a real row (read, never stored) rather than masked.
 - **Tiles** from a small table per GPU (``CONFIGS``, by compute capability): the decode tile
-  for a handful of rows per expert (batch 1-8) and a grouped tile for prefill.
+  for a handful of rows per expert (batch 1-8) and a grouped tile for prefill; on a GPU the
+  first call for a new GPU and problem times a few candidates and keeps the fastest
+  (``gptoss_edu.fast.moe_tuning``, remembered in a small file).
 
 Under the interpreter (which has no bfloat16 arithmetic) the same integer decode runs and the
 multiply happens in float32, where it is exact as well.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -165,13 +169,29 @@ def k_blocks(columns: int, block_k: int) -> dict[str, int]:
     return {"BLOCK_K": main, "TAIL_K": tail}
 
 
-def tile_config(num_assignments: int, num_experts: int, device: torch.device) -> tuple[int, int, int, int]:
-    """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps): the decode tile for few rows per expert, else the grouped tile."""
-    kind = "grouped" if num_assignments > GROUPED_FROM_ROWS_PER_EXPERT * num_experts else "decode"
+def tile_kind(num_assignments: int, num_experts: int) -> str:
+    """``"decode"`` for a handful of rows per expert (batch 1-8), else ``"grouped"`` (prefill)."""
+    return "grouped" if num_assignments > GROUPED_FROM_ROWS_PER_EXPERT * num_experts else "decode"
+
+
+def table_tile(kind: str, device: torch.device) -> tuple[int, int, int, int]:
+    """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps) from ``CONFIGS`` for the device's compute capability."""
     if INTERPRETED:
         return INTERPRETER_CONFIG[kind]
     capability = torch.cuda.get_device_capability(device)
     return CONFIGS.get(capability, CONFIGS["default"])[kind]
+
+
+def _tile(kind: str, x: torch.Tensor, intermediate: int, num_experts: int,
+          run: Callable[[tuple[int, int, int, int]], object]) -> tuple[int, int, int, int]:
+    """The table's tile under the interpreter; on a GPU the tile tuned for it (``gptoss_edu.fast.moe_tuning``)."""
+    table = table_tile(kind, x.device)
+    if INTERPRETED:
+        return table
+    from gptoss_edu.fast.moe_tuning import problem_key, tuned_tile
+
+    key = problem_key(x.device, kind, x.shape[1], intermediate, num_experts)
+    return tuned_tile(key, table, kind, run, capturing=torch.cuda.is_current_stream_capturing())
 
 
 def _check_inputs(x: torch.Tensor, expert_indices: torch.Tensor, expert_weights: torch.Tensor,
@@ -200,15 +220,21 @@ def _check_inputs(x: torch.Tensor, expert_indices: torch.Tensor, expert_weights:
 def moe_experts_fast(
     x: torch.Tensor, expert_indices: torch.Tensor, expert_weights: torch.Tensor,
     mlp1: PreparedMXFP4, mlp1_bias: torch.Tensor, mlp2: PreparedMXFP4, mlp2_bias: torch.Tensor,
-    swiglu_alpha: float = 1.702, swiglu_limit: float = 7.0,
+    swiglu_alpha: float = 1.702, swiglu_limit: float = 7.0, tile: tuple[int, int, int, int] | None = None,
 ) -> torch.Tensor:
     """``moe_experts`` on prepared weights: ``x (N, H)``, router choices ``(N, K)``, biases as in the
-    checkpoint (``mlp1_bias (E, 2I)`` interleaved, ``mlp2_bias (E, H)``). Returns ``(N, H)`` in ``x.dtype``."""
+    checkpoint (``mlp1_bias (E, 2I)`` interleaved, ``mlp2_bias (E, H)``). Returns ``(N, H)`` in ``x.dtype``.
+
+    ``tile`` (BLOCK_M, BLOCK_N, BLOCK_K, num_warps) overrides the choice of the table and the tuner."""
     _check_inputs(x, expert_indices, expert_weights, mlp1, mlp2)
     tokens, hidden = x.shape
     experts_per_token = expert_indices.shape[1]
     num_experts, intermediate = mlp1.words.shape[0], mlp1.words.shape[1] // 2
-    block_m, block_n, block_k, num_warps = tile_config(tokens * experts_per_token, num_experts, x.device)
+    if tile is None:
+        arguments = (x, expert_indices, expert_weights, mlp1, mlp1_bias, mlp2, mlp2_bias, swiglu_alpha, swiglu_limit)
+        tile = _tile(tile_kind(tokens * experts_per_token, num_experts), x, intermediate, num_experts,
+                     lambda candidate: moe_experts_fast(*arguments, tile=candidate))
+    block_m, block_n, block_k, num_warps = tile
     if 4 * tokens * experts_per_token <= num_experts:  # few assignments: sharing an expert is rare
         tiles = one_tile_per_assignment(expert_indices, block_m)
     else:

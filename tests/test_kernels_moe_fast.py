@@ -60,6 +60,19 @@ def test_decode_tile_matches_reference_float32(tokens, num_experts, k, hidden, i
     torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("tile", [(16, 32, 64, 4), (32, 64, 32, 8), (16, 128, 128, 4)])
+def test_every_candidate_tile_computes_the_same(tile):
+    """The tuner may pick any tile (``gptoss_edu.fast.moe_tuning``): each gives the reference's numbers."""
+    weights = random_experts(8, 96, 160, seed=5)
+    indices, routing = random_routing(5, 8, 4, seed=5)
+    x = torch.randn(5, 96, generator=torch.Generator().manual_seed(6)).to(DEVICE) * 0.1
+    mlp1 = prepare(weights["mlp1_blocks"], weights["mlp1_scales"], gate_linear_split=True)
+    mlp2 = prepare(weights["mlp2_blocks"], weights["mlp2_scales"])
+    got = moe_experts_fast(x, indices, routing, mlp1, weights["mlp1_bias"], mlp2, weights["mlp2_bias"], tile=tile)
+    want = moe_experts_reference(x, indices, routing, **weights)
+    torch.testing.assert_close(got, want, atol=1e-5 * want.abs().max().item(), rtol=1e-5)
+
+
 def test_grouped_prefill_tile_matches_reference_float32(monkeypatch):
     """Many rows per expert take the grouped tile (threshold lowered so a small batch reaches it)."""
     monkeypatch.setattr(moe_fast, "GROUPED_FROM_ROWS_PER_EXPERT", 1)

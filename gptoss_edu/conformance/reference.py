@@ -21,12 +21,14 @@ import zipfile
 from pathlib import Path
 from types import ModuleType
 
+from gptoss_edu.io.offline import cache_root
+
 REFERENCE_VERSION = "0.0.9"
 
 
 def cache_dir() -> Path:
-    """``$GPTOSS_EDU_CACHE`` or ``~/.cache/gptoss_edu``."""
-    return Path(os.environ.get("GPTOSS_EDU_CACHE", Path.home() / ".cache" / "gptoss_edu"))
+    """``$GPTOSS_EDU_CACHE`` or ``~/.cache/gptoss_edu`` (``gptoss_edu.course.cache_root``)."""
+    return cache_root()
 
 
 def _unpacked(version: str) -> Path:

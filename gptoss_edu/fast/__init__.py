@@ -7,7 +7,8 @@
   built on first use with the system's compiler (plain torch where there is none);
 - ``mxfp4_layout`` and ``fast_experts``: the GPU layout of the packed experts (8 codes per 32-bit
   word, decoded with shifts, masks and one bf16x2 multiply), prepared once per layer for the
-  fast MoE kernel ``gptoss_edu.kernels.moe_fast``;
+  fast MoE kernel ``gptoss_edu.kernels.moe_fast``; ``moe_tuning``: that kernel's tiles, timed once
+  per GPU and problem on the first call and remembered in a small file;
 - ``gpu_decode``: static buffers for a decode step, captured once as a CUDA graph and replayed;
   the step is the model's own forward pass, its positions held by the ``KVCache`` on the device;
 - ``gpu``: ``memory_budget``, what a GPU must hold for a model, a context and a prefill; the

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from gptoss_edu.io.offline import cache_root
+
 SOURCE = r"""
 #include <stdint.h>
 #include <math.h>
@@ -122,8 +124,7 @@ _ARGTYPES = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
 
 def cache_dir() -> Path:
     """Where built kernels are kept: ``$GPTOSS_EDU_CACHE/cpu_kernels`` or ``~/.cache/gptoss_edu/cpu_kernels``."""
-    root = os.environ.get("GPTOSS_EDU_CACHE") or Path.home() / ".cache" / "gptoss_edu"
-    return Path(root) / "cpu_kernels"
+    return cache_root() / "cpu_kernels"
 
 
 def _compiler() -> str | None:

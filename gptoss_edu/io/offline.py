@@ -15,6 +15,11 @@ from pathlib import Path
 from gptoss_edu.io.vocab import VOCAB_FILENAME, resolve_vocab, tiktoken_cache_path
 
 
+def cache_root() -> Path:
+    """Where the course keeps what it downloads, builds or tunes: ``$GPTOSS_EDU_CACHE`` or ``~/.cache/gptoss_edu``."""
+    return Path(os.environ.get("GPTOSS_EDU_CACHE") or Path.home() / ".cache" / "gptoss_edu")
+
+
 def share_vocab_with_peers(vocab: str | os.PathLike | None = None) -> Path | None:
     """Seed tiktoken's cache and point openai-harmony (``$TIKTOKEN_ENCODINGS_BASE``) at the vocabulary.
 
