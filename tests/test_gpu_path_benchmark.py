@@ -78,6 +78,21 @@ def test_tiny_dry_run_runs_every_phase(bench, tmp_path):
     assert all(r["peer"] is not None for r in record["rows"] if r["metric"].startswith(("prefill", "decode")))
 
 
+@pytest.mark.slow
+def test_a_failing_peer_keeps_our_timings(bench, tmp_path, monkeypatch):
+    pytest.importorskip("triton")
+
+    def broken_peer(*args):
+        raise TypeError("this transformers build takes other arguments")
+
+    monkeypatch.setattr(bench, "measure_peer", broken_peer)
+    out = tmp_path / "bench"
+    assert bench.main(["--device", "cpu", "--tiny", "--out", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["checks"]["tiny-dry-run"]["peer"].startswith("failed: TypeError: this transformers build")
+    assert any(r["metric"] == "decode tok/s, batch 1" and r["ours"] for r in record["rows"])
+
+
 def test_a_disagreement_without_a_routing_flip_marks_the_record_unverified(bench):
     from gptoss_edu.fast.agreement import PathOutput, compare
 
