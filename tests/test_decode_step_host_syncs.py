@@ -7,7 +7,8 @@ CUDA), a decode step runs through ``DecodeGraph`` (eagerly: no CUDA) with the fu
 the fast MXFP4 experts (one tile per assignment at batch 1, grouped by expert at batch 4),
 the fused RoPE-and-cache write and split-key attention, under a dispatch mode that records
 every operator which hands a tensor's value to the host. Also: the fast experts core works
-with weights made under ``torch.inference_mode`` (which keep no version counter).
+with weights made under ``torch.inference_mode`` (which keep no version counter), and running
+out of GPU memory while preparing it leaves the checkpoint-layout core in place with a reason.
 """
 from __future__ import annotations
 
@@ -82,3 +83,18 @@ def test_the_fast_experts_core_takes_weights_made_in_inference_mode():
         want = moe_experts_reference(x, indices, weights, *mlp1, mlp.mlp1_bias, *mlp2, mlp.mlp2_bias)
         got = core(x, indices, weights, mlp1, mlp.mlp1_bias, mlp2, mlp.mlp2_bias)
     torch.testing.assert_close(got, want, atol=1e-4 * want.abs().max().item(), rtol=1e-4)
+
+
+def test_running_out_of_memory_while_preparing_keeps_the_checkpoint_layout_core(monkeypatch):
+    from gptoss_edu.fast import fast_experts
+
+    model = Transformer(CONFIG, experts="packed")
+    model.load_state_dict(random_state_dict(CONFIG, seed=0))
+    before = [block.mlp.experts_core for block in model.block]
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(fast_experts, "FastExpertsCore", out_of_memory)
+    assert fast_experts.use_fast_experts(model) == "the GPU ran out of memory while preparing the fast layout"
+    assert [block.mlp.experts_core for block in model.block] == before

@@ -65,13 +65,14 @@ def prepared_bytes(model) -> int:
 def use_fast_experts(model) -> str | None:
     """Give every layer of a packed ``model`` its ``FastExpertsCore``; ``None``, or why it could not.
 
-    On CUDA it first checks that the copy fits in free memory, with one layer's worth to spare
-    for the temporaries of preparing.
+    On CUDA it first checks that the copy fits in free memory, with three layers' worth to spare
+    for the temporaries of preparing one (mlp1's rows split into a copy, two shifted words at a
+    time); if the GPU still runs out, the model keeps its checkpoint-layout core and says why.
     """
     if getattr(model, "experts", None) != "packed":
         return "the experts are not packed MXFP4"
     if model.device.type == "cuda":
-        need = prepared_bytes(model) * (1 + 1 / len(model.block))
+        need = prepared_bytes(model) * (1 + 3 / len(model.block))
         from gptoss_edu.fast.gpu import free_gpu_bytes
 
         free = free_gpu_bytes(model.device)
@@ -82,6 +83,11 @@ def use_fast_experts(model) -> str | None:
                  for layer, block in enumerate(model.block)]
     except ValueError as problem:
         return str(problem)
+    except torch.OutOfMemoryError:
+        cores = None
+    if cores is None:  # outside the handler, whose traceback holds the layers prepared so far
+        torch.cuda.empty_cache()
+        return "the GPU ran out of memory while preparing the fast layout"
     for block, core in zip(model.block, cores):
         block.mlp.experts_core = core
     return None
