@@ -363,6 +363,8 @@ def measure_peer(model, ids, reference, device: torch.device, plan: Plan) -> tup
         out[f"decode tok/s, batch {batch}"] = per_second(batch, seconds)
         settings["decode"][f"batch {batch}"] = how
     del peer
+    if device.type == "cuda" and plan.peer_compile_batches:
+        torch._dynamo.reset()  # compiled code and its CUDA graphs hold the peer's weights until reset
     return out, settings
 
 
