@@ -13,8 +13,9 @@ checkpoints' shapes (MXFP4 experts); nothing is downloaded. Per model, in this o
    fused RoPE-and-store kernel serves decode steps). Otherwise nothing is timed (exit 3).
 2. **Same answer.** The torch path's and the kernels' logits of one prompt, per token
    (``gptoss_edu.fast.agreement``): median and 90th-percentile max-abs error, argmax
-   agreement, routing flips; CUDA-graph replayed decode steps against the same steps run
-   eagerly. A disagreement no routing flip explains marks the record unverified (exit 4 at
+   agreement, routing flips (recording the routing routes with the torch steps, so a second
+   pass without it checks the fused router kernel: median error only); CUDA-graph replayed
+   decode steps against the same steps run eagerly. A disagreement no routing flip explains marks the record unverified (exit 4 at
    the end; the timings are still written, flagged).
 3. **Timing** with CUDA events after warm-up, medians: prefill tok/s at 128 / 1k / 8k tokens,
    time to first token of a 256-token prompt, CUDA-graph decode at batch 1 / 8 / 64 (the
@@ -170,7 +171,20 @@ def graph_replay_error(model, prompt: int, steps: int, device: torch.device) -> 
     return float(max((a - b).abs().max() for a, b in zip(eager, replayed)))
 
 
-def agreement_problems(agreement, graph_error: float) -> list[str]:
+def fused_router_agreement(model, ids: torch.Tensor, reference):
+    """The kernel path's agreement with ``reference`` as it really runs: with the fused router.
+
+    ``run_path`` records the routing, and a block with a routing observer routes with the
+    plain-torch steps whatever ``router_core`` holds; this pass has no observer, so the fused
+    RMSNorm-router-top-k kernel chooses the experts (no routing to explain flips with).
+    """
+    from gptoss_edu.fast.agreement import PathOutput, compare
+
+    with torch.inference_mode():
+        return compare(reference, PathOutput(model(ids).float().cpu()))
+
+
+def agreement_problems(agreement, graph_error: float, routed=None) -> list[str]:
     """What makes the kernel path's answer untrustworthy, judged against the size of the logits."""
     tolerance = 0.1 * agreement.scale  # far above bf16 rounding, far below what a wrong kernel does
     problems = []
@@ -181,6 +195,9 @@ def agreement_problems(agreement, graph_error: float) -> list[str]:
         problems.append(f"median per-token error {agreement.median_error:.3f} above 3% of the logits' size")
     if graph_error > tolerance:
         problems.append(f"graph-replayed decode differs from eager steps by {graph_error:.3f}")
+    if routed is not None and routed.median_error > 0.03 * routed.scale:
+        problems.append(f"with the fused router, median per-token error {routed.median_error:.3f} "
+                        "above 3% of the logits' size")
     return problems
 
 
@@ -413,10 +430,11 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
         record.verified = False
         return EXIT_NO_KERNELS
     agreement = compare(reference, run_path(model, ids))
+    routed = fused_router_agreement(model, ids, reference)
     graph_error = graph_replay_error(model, prompt=8, steps=2, device=device)
-    disagreements = agreement_problems(agreement, graph_error)
-    checks |= {"agreement": agreement.summary(), "graph_replay_max_abs_error": graph_error,
-               "agreement_problems": disagreements}
+    disagreements = agreement_problems(agreement, graph_error, routed)
+    checks |= {"agreement": agreement.summary(), "agreement_with_fused_router": routed.summary(),
+               "graph_replay_max_abs_error": graph_error, "agreement_problems": disagreements}
     print(f"kernels against torch: {agreement}; graph replay against eager steps: {graph_error:.2e}", flush=True)
     if disagreements:
         print("THE PATHS DISAGREE (timings follow, marked unverified):\n  " + "\n  ".join(disagreements), flush=True)
