@@ -98,3 +98,34 @@ def test_running_out_of_memory_while_preparing_keeps_the_checkpoint_layout_core(
     monkeypatch.setattr(fast_experts, "FastExpertsCore", out_of_memory)
     assert fast_experts.use_fast_experts(model) == "the GPU ran out of memory while preparing the fast layout"
     assert [block.mlp.experts_core for block in model.block] == before
+
+
+def test_a_failed_capture_leaves_the_cache_as_it_was_and_the_steps_run_eagerly():
+    from gptoss_edu.model.random_weights import random_model
+
+    model = random_model(CONFIG, device="cpu", dtype=torch.float32, seed=0)
+    ids = torch.randint(0, CONFIG.vocab_size, (9,), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        want_cache = model.new_cache(capacity=9)
+        model(ids[:5], cache=want_cache)
+        want_cache.fixed_shapes = True
+        want = [model(ids[p:p + 1], cache=want_cache)[-1] for p in range(5, 9)]
+        cache = model.new_cache(capacity=9)
+        model(ids[:5], cache=cache)
+        decoder = DecodeGraph(model, cache)
+        decoder.use_graph = True  # as on a GPU; the warm-up runs eagerly, the capture fails as a host sync would
+
+        def warm_up():
+            decoder.warmed_up = True
+            return decoder._eager()
+
+        def failing_capture():
+            decoder.cache.length += 1  # capture runs the Python: the host count had moved when it failed
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+
+        decoder._warm_up, decoder._capture = warm_up, failing_capture
+        got = [decoder.step(ids[p:p + 1])[-1].clone() for p in range(5, 9)]
+    assert decoder.capture_problem.startswith("RuntimeError: CUDA error: operation not permitted")
+    assert decoder.graph is None and not decoder.use_graph and len(cache) == 9
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
