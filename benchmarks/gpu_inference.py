@@ -154,8 +154,9 @@ def core_problems(model, ids: torch.Tensor) -> list[str]:
             + [f"decode: {p}" for p in decode.problems()])
 
 
-def graph_replay_error(model, prompt: int, steps: int, device: torch.device) -> float:
-    """Max-abs logit difference of ``DecodeGraph`` steps (replayed on CUDA) and the same steps run eagerly."""
+def graph_replay_error(model, prompt: int, steps: int, device: torch.device) -> tuple[float, str | None]:
+    """Max-abs logit difference of ``DecodeGraph`` steps (replayed on CUDA) and the same steps run eagerly;
+    and why the graph could not be captured (``None``: it was, or this is no GPU)."""
     from gptoss_edu.fast.gpu_decode import DecodeGraph
 
     ids = random_ids(model.config.vocab_size, 1, prompt + steps, device=device, seed=7)
@@ -168,7 +169,7 @@ def graph_replay_error(model, prompt: int, steps: int, device: torch.device) -> 
         model(ids[:, :prompt], cache=graph_cache)
         decoder = DecodeGraph(model, graph_cache)
         replayed = [decoder.step(ids[:, p]).float().clone() for p in range(prompt, prompt + steps)]
-    return float(max((a - b).abs().max() for a, b in zip(eager, replayed)))
+    return float(max((a - b).abs().max() for a, b in zip(eager, replayed))), decoder.capture_problem
 
 
 def fused_router_agreement(model, ids: torch.Tensor, reference):
@@ -431,10 +432,13 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
         return EXIT_NO_KERNELS
     agreement = compare(reference, run_path(model, ids))
     routed = fused_router_agreement(model, ids, reference)
-    graph_error = graph_replay_error(model, prompt=8, steps=2, device=device)
+    graph_error, capture_problem = graph_replay_error(model, prompt=8, steps=2, device=device)
+    if capture_problem:
+        print(f"decode steps run eagerly: CUDA graph capture failed ({capture_problem})", flush=True)
     disagreements = agreement_problems(agreement, graph_error, routed)
     checks |= {"agreement": agreement.summary(), "agreement_with_fused_router": routed.summary(),
-               "graph_replay_max_abs_error": graph_error, "agreement_problems": disagreements}
+               "graph_replay_max_abs_error": graph_error, "graph_capture_problem": capture_problem,
+               "agreement_problems": disagreements}
     print(f"kernels against torch: {agreement}; graph replay against eager steps: {graph_error:.2e}", flush=True)
     if disagreements:
         print("THE PATHS DISAGREE (timings follow, marked unverified):\n  " + "\n  ".join(disagreements), flush=True)

@@ -76,6 +76,7 @@ def test_tiny_dry_run_runs_every_phase(bench, tmp_path):
     assert checks["core_problems"] == [] and checks["agreement"]["argmax_agreement"] == 1.0
     assert checks["agreement_with_fused_router"]["argmax_agreement"] == 1.0
     assert checks["graph_replay_max_abs_error"] == 0.0 and checks["peer"]["attention"] == "eager"
+    assert checks["graph_capture_problem"] is None
     assert all(r["peer"] is not None for r in record["rows"] if r["metric"].startswith(("prefill", "decode")))
 
 
