@@ -13,8 +13,9 @@ checkpoints' shapes (MXFP4 experts); nothing is downloaded. Per model, in this o
    fused RoPE-and-store kernel serves decode steps). Otherwise nothing is timed (exit 3).
 2. **Same answer.** The torch path's and the kernels' logits of one prompt, per token
    (``gptoss_edu.fast.agreement``): median and 90th-percentile max-abs error, argmax
-   agreement, routing flips; CUDA-graph replayed decode steps against the same steps run
-   eagerly. A disagreement no routing flip explains marks the record unverified (exit 4 at
+   agreement, routing flips (recording the routing routes with the torch steps, so a second
+   pass without it checks the fused router kernel: median error only); CUDA-graph replayed
+   decode steps against the same steps run eagerly. A disagreement no routing flip explains marks the record unverified (exit 4 at
    the end; the timings are still written, flagged).
 3. **Timing** with CUDA events after warm-up, medians: prefill tok/s at 128 / 1k / 8k tokens,
    time to first token of a 256-token prompt, CUDA-graph decode at batch 1 / 8 / 64 (the
@@ -153,8 +154,9 @@ def core_problems(model, ids: torch.Tensor) -> list[str]:
             + [f"decode: {p}" for p in decode.problems()])
 
 
-def graph_replay_error(model, prompt: int, steps: int, device: torch.device) -> float:
-    """Max-abs logit difference of ``DecodeGraph`` steps (replayed on CUDA) and the same steps run eagerly."""
+def graph_replay_error(model, prompt: int, steps: int, device: torch.device) -> tuple[float, str | None]:
+    """Max-abs logit difference of ``DecodeGraph`` steps (replayed on CUDA) and the same steps run eagerly;
+    and why the graph could not be captured (``None``: it was, or this is no GPU)."""
     from gptoss_edu.fast.gpu_decode import DecodeGraph
 
     ids = random_ids(model.config.vocab_size, 1, prompt + steps, device=device, seed=7)
@@ -167,10 +169,23 @@ def graph_replay_error(model, prompt: int, steps: int, device: torch.device) -> 
         model(ids[:, :prompt], cache=graph_cache)
         decoder = DecodeGraph(model, graph_cache)
         replayed = [decoder.step(ids[:, p]).float().clone() for p in range(prompt, prompt + steps)]
-    return float(max((a - b).abs().max() for a, b in zip(eager, replayed)))
+    return float(max((a - b).abs().max() for a, b in zip(eager, replayed))), decoder.capture_problem
 
 
-def agreement_problems(agreement, graph_error: float) -> list[str]:
+def fused_router_agreement(model, ids: torch.Tensor, reference):
+    """The kernel path's agreement with ``reference`` as it really runs: with the fused router.
+
+    ``run_path`` records the routing, and a block with a routing observer routes with the
+    plain-torch steps whatever ``router_core`` holds; this pass has no observer, so the fused
+    RMSNorm-router-top-k kernel chooses the experts (no routing to explain flips with).
+    """
+    from gptoss_edu.fast.agreement import PathOutput, compare
+
+    with torch.inference_mode():
+        return compare(reference, PathOutput(model(ids).float().cpu()))
+
+
+def agreement_problems(agreement, graph_error: float, routed=None) -> list[str]:
     """What makes the kernel path's answer untrustworthy, judged against the size of the logits."""
     tolerance = 0.1 * agreement.scale  # far above bf16 rounding, far below what a wrong kernel does
     problems = []
@@ -181,6 +196,9 @@ def agreement_problems(agreement, graph_error: float) -> list[str]:
         problems.append(f"median per-token error {agreement.median_error:.3f} above 3% of the logits' size")
     if graph_error > tolerance:
         problems.append(f"graph-replayed decode differs from eager steps by {graph_error:.3f}")
+    if routed is not None and routed.median_error > 0.03 * routed.scale:
+        problems.append(f"with the fused router, median per-token error {routed.median_error:.3f} "
+                        "above 3% of the logits' size")
     return problems
 
 
@@ -263,7 +281,9 @@ def expert_bytes(mlp) -> int:
 # ---- 4: the transformers peer -----------------------------------------------------------------------------
 def peer_fits(config: ModelConfig, device: torch.device) -> bool:
     """The peer holds dense bf16 experts, built next to their transposed copies: about twice the dense model."""
-    return device.type != "cuda" or 2.1 * dense_bf16_bytes(config) < torch.cuda.mem_get_info(device)[0]
+    from gptoss_edu.fast.gpu import free_gpu_bytes
+
+    return device.type != "cuda" or 2.1 * dense_bf16_bytes(config) < free_gpu_bytes(device)
 
 
 def build_peer(model):
@@ -361,7 +381,17 @@ def measure_peer(model, ids, reference, device: torch.device, plan: Plan) -> tup
         out[f"decode tok/s, batch {batch}"] = per_second(batch, seconds)
         settings["decode"][f"batch {batch}"] = how
     del peer
+    if device.type == "cuda" and plan.peer_compile_batches:
+        torch._dynamo.reset()  # compiled code and its CUDA graphs hold the peer's weights until reset
     return out, settings
+
+
+def release_memory(device: torch.device) -> None:
+    """Free what dropped tensors still hold, torch's allocator cache included: the next phase (and the
+    next model's fast-layout check) must see that memory as free."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def guarded(measure, *args, **kwargs) -> float | None:
@@ -369,8 +399,7 @@ def guarded(measure, *args, **kwargs) -> float | None:
     try:
         return measure(*args, **kwargs)
     except torch.OutOfMemoryError:
-        gc.collect()
-        torch.cuda.empty_cache()
+        release_memory(torch.device("cuda"))
         return None
 
 
@@ -402,9 +431,13 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
         record.verified = False
         return EXIT_NO_KERNELS
     agreement = compare(reference, run_path(model, ids))
-    graph_error = graph_replay_error(model, prompt=8, steps=2, device=device)
-    disagreements = agreement_problems(agreement, graph_error)
-    checks |= {"agreement": agreement.summary(), "graph_replay_max_abs_error": graph_error,
+    routed = fused_router_agreement(model, ids, reference)
+    graph_error, capture_problem = graph_replay_error(model, prompt=8, steps=2, device=device)
+    if capture_problem:
+        print(f"decode steps run eagerly: CUDA graph capture failed ({capture_problem})", flush=True)
+    disagreements = agreement_problems(agreement, graph_error, routed)
+    checks |= {"agreement": agreement.summary(), "agreement_with_fused_router": routed.summary(),
+               "graph_replay_max_abs_error": graph_error, "graph_capture_problem": capture_problem,
                "agreement_problems": disagreements}
     print(f"kernels against torch: {agreement}; graph replay against eager steps: {graph_error:.2e}", flush=True)
     if disagreements:
@@ -414,7 +447,12 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
     ours = measure_ours(model, device, plan)
     theirs: dict[str, float | None] = {}
     if peer and peer_fits(config, device):
-        theirs, checks["peer"] = measure_peer(model, ids, reference, device, plan)
+        try:
+            theirs, checks["peer"] = measure_peer(model, ids, reference, device, plan)
+        except Exception as problem:  # the peer is a comparison: its failure must not lose our timings
+            checks["peer"] = f"failed: {type(problem).__name__}: {problem}"
+            print(f"transformers peer failed, its column stays empty: {checks['peer']}", flush=True)
+        release_memory(device)
     elif peer:
         checks["peer"] = "skipped: its dense bf16 experts do not fit in this GPU's free memory"
     for (metric, unit, note), value in ours.items():
@@ -426,7 +464,7 @@ def measure_model(config: ModelConfig, device: torch.device, plan: Plan, peer: b
         record.add(Row(name, "our share of the roofline", 100 * batch1 / roofline, unit="%"))
     moe_rows(model, device, plan, bandwidth, record)
     del model
-    gc.collect()
+    release_memory(device)
     return EXIT_DISAGREE if disagreements else 0
 
 

@@ -75,7 +75,7 @@ def _prefill_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, DOT_DTYPE: tl.constexpr,
 ):
     pid_m, pid_bh = tl.program_id(0), tl.program_id(1)
-    batch = pid_bh // num_heads
+    batch = (pid_bh // num_heads).to(tl.int64)  # batch * stride_kb passes 2**31 at batch 32 of a 131k-token cache
     head = pid_bh % num_heads
     kv_head = head // group
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -114,7 +114,7 @@ def _decode_split_kernel(
     BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, DOT_DTYPE: tl.constexpr,
 ):
     pid, split = tl.program_id(0), tl.program_id(1)
-    batch = pid // num_kv_heads
+    batch = (pid // num_kv_heads).to(tl.int64)  # batch * stride_kb passes 2**31 at batch 32 of a 131k-token cache
     kv_head = pid % num_kv_heads
     g = tl.arange(0, BLOCK_G)
     g_ok = g < group

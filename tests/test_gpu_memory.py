@@ -103,3 +103,12 @@ def test_loader_checks_free_gpu_memory_before_allocating(checkpoint, monkeypatch
 def test_loader_without_cuda_says_so(checkpoint):
     with pytest.raises(ValueError, match="sees no CUDA device; load the model with device='cpu'"):
         load_model(checkpoint, device="cuda", progress=False)
+
+
+def test_free_gpu_bytes_counts_what_torch_cached_from_freed_tensors(monkeypatch):
+    """Memory of freed tensors stays reserved by torch's allocator: the driver calls it taken, torch can reuse it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (10 * 2**30, 140 * 2**30))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 90 * 2**30)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 30 * 2**30)
+    assert gpu.free_gpu_bytes("cuda") == 70 * 2**30  # 10 free on the driver + 60 cached by torch

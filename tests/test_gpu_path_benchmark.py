@@ -74,8 +74,25 @@ def test_tiny_dry_run_runs_every_phase(bench, tmp_path):
     record = json.loads(out.with_suffix(".json").read_text())
     checks = record["checks"]["tiny-dry-run"]
     assert checks["core_problems"] == [] and checks["agreement"]["argmax_agreement"] == 1.0
+    assert checks["agreement_with_fused_router"]["argmax_agreement"] == 1.0
     assert checks["graph_replay_max_abs_error"] == 0.0 and checks["peer"]["attention"] == "eager"
+    assert checks["graph_capture_problem"] is None
     assert all(r["peer"] is not None for r in record["rows"] if r["metric"].startswith(("prefill", "decode")))
+
+
+@pytest.mark.slow
+def test_a_failing_peer_keeps_our_timings(bench, tmp_path, monkeypatch):
+    pytest.importorskip("triton")
+
+    def broken_peer(*args):
+        raise TypeError("this transformers build takes other arguments")
+
+    monkeypatch.setattr(bench, "measure_peer", broken_peer)
+    out = tmp_path / "bench"
+    assert bench.main(["--device", "cpu", "--tiny", "--out", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["checks"]["tiny-dry-run"]["peer"].startswith("failed: TypeError: this transformers build")
+    assert any(r["metric"] == "decode tok/s, batch 1" and r["ours"] for r in record["rows"])
 
 
 def test_a_disagreement_without_a_routing_flip_marks_the_record_unverified(bench):
@@ -94,3 +111,18 @@ def test_a_disagreement_without_a_routing_flip_marks_the_record_unverified(bench
     record.add(bench.Row("m", "decode tok/s, batch 1", 10.0, 5.0, "tok/s"))
     table = record.markdown()
     assert "NOT VERIFIED" in table.splitlines()[0] and "| m | decode tok/s, batch 1 | 10.00 | 5.00 | 2.00 |" in table
+
+
+def test_a_wrong_fused_router_marks_the_record_unverified(bench):
+    from gptoss_edu.fast.agreement import PathOutput, compare
+
+    logits = torch.zeros(4, 8)
+    logits[:, 0] = 5.0
+    experts = torch.zeros(2, 4, 2, dtype=torch.long)
+    same = compare(PathOutput(logits, experts), PathOutput(logits, experts))
+    wrong = logits.clone()
+    wrong[:, 1] = 7.0  # every token off: what experts chosen by a broken router kernel look like
+    routed = compare(PathOutput(logits, experts), PathOutput(wrong))
+    assert bench.agreement_problems(same, 0.0, same) == []
+    problems = bench.agreement_problems(same, 0.0, routed)
+    assert len(problems) == 1 and "with the fused router" in problems[0]

@@ -18,9 +18,15 @@ from gptoss_edu.fast.mxfp4_layout import prepare
 from gptoss_edu.model.moe import ExpertWeight, grouped_experts
 
 
+def _version(tensor: torch.Tensor) -> int:
+    """The in-place version counter of ``tensor``; -1 for an inference tensor (made under
+    ``torch.inference_mode``, e.g. weights loaded there), which keeps no counter and refuses ``_version``."""
+    return -1 if tensor.is_inference() else tensor._version
+
+
 def _fingerprint(weight: tuple[torch.Tensor, torch.Tensor]) -> tuple[int, int, int, int]:
-    """Identity and in-place version of a ``(blocks, scales)`` pair."""
-    return id(weight[0]), weight[0]._version, id(weight[1]), weight[1]._version
+    """Identity and in-place version of a ``(blocks, scales)`` pair (host-side reads: safe in a CUDA graph capture)."""
+    return id(weight[0]), _version(weight[0]), id(weight[1]), _version(weight[1])
 
 
 class FastExpertsCore:
@@ -59,14 +65,17 @@ def prepared_bytes(model) -> int:
 def use_fast_experts(model) -> str | None:
     """Give every layer of a packed ``model`` its ``FastExpertsCore``; ``None``, or why it could not.
 
-    On CUDA it first checks that the copy fits in free memory, with one layer's worth to spare
-    for the temporaries of preparing.
+    On CUDA it first checks that the copy fits in free memory, with three layers' worth to spare
+    for the temporaries of preparing one (mlp1's rows split into a copy, two shifted words at a
+    time); if the GPU still runs out, the model keeps its checkpoint-layout core and says why.
     """
     if getattr(model, "experts", None) != "packed":
         return "the experts are not packed MXFP4"
     if model.device.type == "cuda":
-        need = prepared_bytes(model) * (1 + 1 / len(model.block))
-        free, _ = torch.cuda.mem_get_info(model.device)
+        need = prepared_bytes(model) * (1 + 3 / len(model.block))
+        from gptoss_edu.fast.gpu import free_gpu_bytes
+
+        free = free_gpu_bytes(model.device)
         if need > free:
             return f"the fast layout needs {need / 2**30:.1f} GiB more GPU memory, {free / 2**30:.1f} GiB are free"
     try:
@@ -74,6 +83,11 @@ def use_fast_experts(model) -> str | None:
                  for layer, block in enumerate(model.block)]
     except ValueError as problem:
         return str(problem)
+    except torch.OutOfMemoryError:
+        cores = None
+    if cores is None:  # outside the handler, whose traceback holds the layers prepared so far
+        torch.cuda.empty_cache()
+        return "the GPU ran out of memory while preparing the fast layout"
     for block, core in zip(model.block, cores):
         block.mlp.experts_core = core
     return None

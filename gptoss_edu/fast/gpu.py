@@ -129,11 +129,15 @@ def memory_doc() -> str:
 
 
 def free_gpu_bytes(device: torch.device | str) -> int:
-    """Free memory of CUDA ``device`` in bytes, as the driver reports it (``torch.cuda.mem_get_info``)."""
+    """Bytes that new tensors can take on CUDA ``device``: what the driver reports free
+    (``torch.cuda.mem_get_info``) plus what torch's caching allocator holds reserved but unused
+    (memory of freed tensors, which the driver counts as taken)."""
     if not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r}: this torch {torch.__version__} sees no CUDA device; "
                          "load the model with device='cpu'")
-    return torch.cuda.mem_get_info(torch.device(device))[0]
+    device = torch.device(device)
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return torch.cuda.mem_get_info(device)[0] + cached
 
 
 def longest_context(config: ModelConfig, available: float, weights: float, value_bytes: int = BF16_BYTES,

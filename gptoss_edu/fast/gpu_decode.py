@@ -32,7 +32,8 @@ class DecodeGraph:
     ``step(token_ids (B,))`` returns logits ``(B, vocab)`` and advances the cache. The cache
     must be preallocated (``model.new_cache(batch, capacity)``) and is switched to
     ``fixed_shapes``; ``step`` refuses to run past its capacity. Without CUDA, without the Triton cores or with dequantized experts (whose
-    torch core synchronises with the host) every step runs eagerly: the same forward pass.
+    torch core synchronises with the host) every step runs eagerly: the same forward pass; so do
+    the steps after a failed capture, whose reason ``capture_problem`` keeps.
     """
 
     def __init__(self, model, cache: KVCache):
@@ -45,6 +46,7 @@ class DecodeGraph:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warmed_up = False
         self.use_graph = device.type == "cuda" and uses_kernels(model) and model.experts == "packed"
+        self.capture_problem: str | None = None  # why capture failed, after which every step runs eagerly
         self.rope_tables = self._rope_tables()
 
     def _rope_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +77,13 @@ class DecodeGraph:
 
     def _replay(self) -> torch.Tensor:
         if self.graph is None:
-            self._capture()
+            held = len(self.cache)
+            try:
+                self._capture()
+            except RuntimeError as problem:  # a host sync in some core: nothing ran, so the step runs eagerly
+                self.graph, self.use_graph, self.cache.length = None, False, held
+                self.capture_problem = f"{type(problem).__name__}: {problem}"
+                return self._eager()
         self.graph.replay()  # includes the device half of ``cache.advance``: offset += 1
         self.cache.length += 1  # and this is its host half
         return self.logits
