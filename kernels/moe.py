@@ -123,6 +123,28 @@ def _tile_rows(tile_expert_ptr, tile_start_ptr, tile_end_ptr, order_ptr, pid_m, 
 
 
 @triton.jit
+def _swiglu_epilogue(gate, linear, bias_ptr, h_ptr, expert, units, unit_ok, rows, row_ok, intermediate, alpha, limit):
+    """mlp1's end: add the interleaved biases (gate ``2u``, linear ``2u+1``), clamped SwiGLU, store ``h`` rows."""
+    bias_row = bias_ptr + expert.to(tl.int64) * 2 * intermediate
+    gate += tl.load(bias_row + 2 * units, mask=unit_ok, other=0.0).to(tl.float32)[None, :]
+    linear += tl.load(bias_row + 2 * units + 1, mask=unit_ok, other=0.0).to(tl.float32)[None, :]
+    gate = tl.minimum(gate, limit)
+    linear = tl.minimum(tl.maximum(linear, -limit), limit)
+    h = gate * tl.sigmoid(alpha * gate) * (linear + 1.0)
+    out = h_ptr + rows.to(tl.int64)[:, None] * intermediate + units[None, :]
+    tl.store(out, h.to(h_ptr.dtype.element_ty), mask=row_ok[:, None] & unit_ok[None, :])
+
+
+@triton.jit
+def _weighted_epilogue(acc, bias_ptr, routing_weight_ptr, y_ptr, expert, outs, out_ok, assignment, row_ok, hidden):
+    """mlp2's end: add the bias, scale by the router weight, store at the assignment's own row."""
+    acc += tl.load(bias_ptr + expert.to(tl.int64) * hidden + outs, mask=out_ok, other=0.0).to(tl.float32)[None, :]
+    acc *= tl.load(routing_weight_ptr + assignment, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+    out = y_ptr + assignment.to(tl.int64)[:, None] * hidden + outs[None, :]
+    tl.store(out, acc, mask=row_ok[:, None] & out_ok[None, :])
+
+
+@triton.jit
 def _mlp1_swiglu_kernel(
     x_ptr, order_ptr, tile_expert_ptr, tile_start_ptr, tile_end_ptr,
     blocks_ptr, scales_ptr, bias_ptr, h_ptr,
@@ -152,14 +174,8 @@ def _mlp1_swiglu_kernel(
                                               2 * intermediate, hidden, BLOCK_N, BLOCK_K, DOT_DTYPE)
             linear += tl.dot(x_even, tl.trans(w_even), input_precision="ieee")
             linear += tl.dot(x_odd, tl.trans(w_odd), input_precision="ieee")
-        bias_row = bias_ptr + expert.to(tl.int64) * 2 * intermediate
-        gate += tl.load(bias_row + 2 * units, mask=unit_ok, other=0.0).to(tl.float32)[None, :]
-        linear += tl.load(bias_row + 2 * units + 1, mask=unit_ok, other=0.0).to(tl.float32)[None, :]
-        gate = tl.minimum(gate, limit)
-        linear = tl.minimum(tl.maximum(linear, -limit), limit)
-        h = gate * tl.sigmoid(alpha * gate) * (linear + 1.0)
-        out = h_ptr + rows.to(tl.int64)[:, None] * intermediate + units[None, :]
-        tl.store(out, h.to(h_ptr.dtype.element_ty), mask=row_ok[:, None] & unit_ok[None, :])
+        _swiglu_epilogue(gate, linear, bias_ptr, h_ptr, expert, units, unit_ok, rows, row_ok, intermediate,
+                         alpha, limit)
 
 
 @triton.jit
@@ -187,10 +203,7 @@ def _mlp2_weighted_kernel(
                                               hidden, intermediate, BLOCK_N, BLOCK_K, DOT_DTYPE)
             acc += tl.dot(h_even, tl.trans(w_even), input_precision="ieee")
             acc += tl.dot(h_odd, tl.trans(w_odd), input_precision="ieee")
-        acc += tl.load(bias_ptr + expert.to(tl.int64) * hidden + outs, mask=out_ok, other=0.0).to(tl.float32)[None, :]
-        acc *= tl.load(routing_weight_ptr + assignment, mask=row_ok, other=0.0).to(tl.float32)[:, None]
-        out = y_ptr + assignment.to(tl.int64)[:, None] * hidden + outs[None, :]
-        tl.store(out, acc, mask=row_ok[:, None] & out_ok[None, :])
+        _weighted_epilogue(acc, bias_ptr, routing_weight_ptr, y_ptr, expert, outs, out_ok, assignment, row_ok, hidden)
 
 
 def _tile_sizes(num_assignments: int, num_experts: int) -> tuple[int, int, int]:

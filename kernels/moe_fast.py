@@ -33,7 +33,7 @@ import torch
 from gptoss_edu.fast.mxfp4_layout import WORD_VALUES, PreparedMXFP4
 
 from ._triton import INTERPRETED, check_device, dot_dtype_for, tl, triton
-from .moe import _tile_rows, group_by_expert, one_tile_per_assignment
+from .moe import _swiglu_epilogue, _tile_rows, _weighted_epilogue, group_by_expert, one_tile_per_assignment
 
 # compute capability -> {"decode" | "grouped": (BLOCK_M, BLOCK_N, BLOCK_K, num_warps)}
 CONFIGS: dict[tuple[int, int] | str, dict[str, tuple[int, int, int, int]]] = {
@@ -109,14 +109,8 @@ def _mlp1_swiglu_fast_kernel(
         for k0 in range(MAIN_K, HIDDEN, TAIL_K):
             gate, linear = _mlp1_step(gate, linear, x_rows, words_ptr, scales_ptr, gate_rows, linear_rows, k0,
                                       HIDDEN, TAIL_K, BF16_MATH, DOT_DTYPE)
-        bias_row = bias_ptr + expert.to(tl.int64) * 2 * INTERMEDIATE
-        gate += tl.load(bias_row + 2 * units, mask=unit_ok, other=0.0).to(tl.float32)[None, :]
-        linear += tl.load(bias_row + 2 * units + 1, mask=unit_ok, other=0.0).to(tl.float32)[None, :]
-        gate = tl.minimum(gate, limit)
-        linear = tl.minimum(tl.maximum(linear, -limit), limit)
-        h = gate * tl.sigmoid(alpha * gate) * (linear + 1.0)
-        out = h_ptr + rows.to(tl.int64)[:, None] * INTERMEDIATE + units[None, :]
-        tl.store(out, h.to(h_ptr.dtype.element_ty), mask=row_ok[:, None] & unit_ok[None, :])
+        _swiglu_epilogue(gate, linear, bias_ptr, h_ptr, expert, units, unit_ok, rows, row_ok, INTERMEDIATE,
+                         alpha, limit)
 
 
 @triton.jit
@@ -153,10 +147,7 @@ def _mlp2_weighted_fast_kernel(
         for k0 in range(MAIN_K, INTERMEDIATE, TAIL_K):
             acc = _mlp2_step(acc, h_rows, words_ptr, scales_ptr, out_rows, k0, INTERMEDIATE, TAIL_K, BF16_MATH,
                              DOT_DTYPE)
-        acc += tl.load(bias_ptr + expert.to(tl.int64) * HIDDEN + outs, mask=out_ok, other=0.0).to(tl.float32)[None, :]
-        acc *= tl.load(routing_weight_ptr + assignment, mask=row_ok, other=0.0).to(tl.float32)[:, None]
-        out = y_ptr + assignment.to(tl.int64)[:, None] * HIDDEN + outs[None, :]
-        tl.store(out, acc, mask=row_ok[:, None] & out_ok[None, :])
+        _weighted_epilogue(acc, bias_ptr, routing_weight_ptr, y_ptr, expert, outs, out_ok, assignment, row_ok, HIDDEN)
 
 
 def k_blocks(columns: int, block_k: int) -> dict[str, int]:
