@@ -13,6 +13,7 @@ many registers for that GPU, say) is skipped; if every one fails the table's til
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -54,13 +55,12 @@ def _read_file(path: Path) -> dict[str, Tile]:
 
 
 def _write_file(path: Path, tiles: dict[str, Tile]) -> None:
-    try:
+    """Write the file whole (a partial file, then renamed); a read-only cache only costs tuning again next time."""
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.write_text(json.dumps({key: list(tile) for key, tile in sorted(tiles.items())}, indent=1))
         partial.replace(path)
-    except OSError:  # a read-only cache only costs tuning again next time
-        pass
 
 
 def cuda_event_seconds(run: Callable[[], object], calls: int = TIMED_CALLS) -> float:
